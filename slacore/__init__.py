@@ -1,0 +1,20 @@
+"""The framework-free domain core of slawatch.
+
+Everything here imports only the standard library: no Faust, Kafka, Redis or I/O.
+Anything time-dependent takes the time (or a :class:`~slacore.clock.Clock`) as an
+argument, so tests drive it with a manual clock instead of sleeping.
+"""
+
+from slacore.clock import Clock, ManualClock, SystemClock
+from slacore.keys import ConversationKind, conversation_key
+from slacore.timestamps import InvalidTimestamp, parse_timestamp_ms
+
+__all__ = [
+    "Clock",
+    "ConversationKind",
+    "InvalidTimestamp",
+    "ManualClock",
+    "SystemClock",
+    "conversation_key",
+    "parse_timestamp_ms",
+]

@@ -1,0 +1,76 @@
+"""Event-time parsing: RFC 3339 with an offset, or epoch milliseconds."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, timezone
+
+#: RFC 3339 ``date-time`` with a mandatory offset (``Z`` or ``+hh:mm``). The same pattern is
+#: published in the JSON Schemas, so producers in other languages can check it too.
+RFC3339_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+_RFC3339 = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,9}))?"
+    r"(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))"
+)
+
+#: Epoch milliseconds accepted: 2000-01-01 to 2100-01-01. Anything outside is far more
+#: likely seconds or microseconds sent by mistake than a real event time.
+MIN_EPOCH_MS = 946_684_800_000
+MAX_EPOCH_MS = 4_102_444_800_000
+
+
+class InvalidTimestamp(ValueError):
+    """The value is not an RFC 3339 date-time with offset nor epoch milliseconds in range."""
+
+
+def parse_timestamp_ms(value: object) -> int:
+    """Return ``value`` as epoch milliseconds (UTC), or raise :class:`InvalidTimestamp`.
+
+    Accepts an RFC 3339 string with an explicit offset (a naive time is ambiguous and is
+    refused) or an integer count of epoch milliseconds. Sub-millisecond digits are cut,
+    not rounded, so parsing is stable whatever the precision sent.
+    """
+    if isinstance(value, bool):
+        raise InvalidTimestamp(f"expected an RFC 3339 string or epoch milliseconds, got {value!r}")
+    if isinstance(value, int):
+        if not MIN_EPOCH_MS <= value < MAX_EPOCH_MS:
+            raise InvalidTimestamp(
+                f"epoch milliseconds {value} is outside 2000-01-01..2100-01-01 "
+                "(seconds or microseconds sent by mistake?)"
+            )
+        return value
+    if not isinstance(value, str):
+        raise InvalidTimestamp(
+            f"expected an RFC 3339 string or epoch milliseconds, got {type(value).__name__}"
+        )
+    match = _RFC3339.fullmatch(value)
+    if match is None:
+        raise InvalidTimestamp(f"{value!r} is not an RFC 3339 date-time with offset")
+    year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
+    if zulu:
+        tz = UTC
+    else:
+        offset = timedelta(hours=int(off_h), minutes=int(off_m))
+        if offset >= timedelta(hours=24):
+            raise InvalidTimestamp(f"{value!r} has an offset of 24 hours or more")
+        tz = timezone(-offset if sign == "-" else offset)
+    try:
+        moment = datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=tz
+        )
+    except ValueError as exc:
+        raise InvalidTimestamp(f"{value!r} is not a real date-time: {exc}") from None
+    millis = int((fraction or "0")[:3].ljust(3, "0"))
+    epoch_ms = int(moment.timestamp()) * 1000 + millis
+    if not MIN_EPOCH_MS <= epoch_ms < MAX_EPOCH_MS:
+        raise InvalidTimestamp(f"{value!r} is outside 2000-01-01..2100-01-01")
+    return epoch_ms
+
+
+def format_timestamp_ms(epoch_ms: int) -> str:
+    """Return ``epoch_ms`` as an RFC 3339 UTC string with milliseconds."""
+    moment = datetime.fromtimestamp(epoch_ms // 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"

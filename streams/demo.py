@@ -1,0 +1,252 @@
+"""``slawatch demo``: everything on embedded defaults, with a live line per second.
+
+Starts the embedded broker and a ``redis-server`` on free loopback ports, creates the
+topics, starts one worker (a child ``slawatch worker`` process, exactly as in
+production) and the simulator, and prints once a second what flows: input messages per
+topic (as the worker counts them), what the worker emitted on the normalised stream, the
+dead-letter topic and ``sla-events`` (as a consumer of those topics sees them). Ctrl-C,
+SIGTERM or the end of ``--duration`` stops everything in order; all files stay in the
+run directory, which is emptied at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from schemas.normalised import decode_batch
+from simulator.output import publish
+from simulator.traffic import TrafficProfile, generate_traffic
+from slacore.keys import ConversationKind
+from streams.embedded import EmbeddedBroker, EmbeddedRedis, free_port
+from streams.errors import SlawatchError
+from streams.registry import read_workers
+from streams.settings import Settings, load_settings
+from streams.topics import ensure_topics
+
+
+def _worker_env(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLAWATCH_")}
+    env.update(
+        {
+            "SLAWATCH_BROKER_URL": settings.broker_url,
+            "SLAWATCH_REDIS_URL": str(settings.redis_url),
+            "SLAWATCH_WEB_PORT": str(settings.web_port),
+            "SLAWATCH_DATA_DIR": str(settings.data_dir),
+            "SLAWATCH_STORE": settings.store,
+            "SLAWATCH_WORKER_ID": "demo-worker-1",
+            "SLAWATCH_LOG_LEVEL": "warning",
+        }
+    )
+    return env
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+class _OutputCounter:
+    """Reads the worker's output topics from the start and counts what it finds."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.normalised: Counter[str] = Counter()
+        self.normalised_batches = 0
+        self.dead_letters: Counter[str] = Counter()
+        self.sla_events: Counter[str] = Counter()
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            client_id="slawatch-demo",
+        )
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        s = self.settings
+        topics = (s.topic_normalised, s.topic_dead_letter, s.topic_sla_events)
+        self.consumer.assign([TopicPartition(t, p) for t in topics for p in range(s.partitions)])
+        await self.consumer.seek_to_beginning()
+
+    async def poll(self) -> None:
+        batches = await self.consumer.getmany(timeout_ms=50, max_records=10_000)
+        for tp, records in batches.items():
+            for record in records:
+                self._count(tp.topic, record.value or b"")
+
+    def _count(self, topic: str, value: bytes) -> None:
+        if topic == self.settings.topic_normalised:
+            self.normalised_batches += 1
+            self.normalised.update(event.type for event in decode_batch(value))
+        elif topic == self.settings.topic_dead_letter:
+            self.dead_letters[orjson.loads(value).get("reason", "?")] += 1
+        else:
+            self.sla_events[orjson.loads(value).get("kind", "?")] += 1
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+
+
+def _top(counter: Counter[str] | dict[str, float], n: int = 4) -> str:
+    items = sorted(counter.items(), key=lambda kv: -kv[1])
+    shown = ", ".join(f"{k} {int(v)}" for k, v in items[:n])
+    return shown + (", …" if len(items) > n else "") if shown else "-"
+
+
+def _line(elapsed_s: float, worker: dict[str, Any] | None, out: _OutputCounter, rate: float) -> str:
+    read = (worker or {}).get("counts", {}).get("input_by_topic", {})
+    state = "ready" if worker and worker.get("ready") else "starting"
+    return (
+        f"[{elapsed_s:5.0f}s] worker {state} | in {rate:5.0f}/s: {_top(read, 3)} "
+        f"| normalised {sum(out.normalised.values())} in {out.normalised_batches} batches "
+        f"| dead-letter {sum(out.dead_letters.values())} ({_top(out.dead_letters, 3)}) "
+        f"| sla-events {_top(out.sla_events)}"
+    )
+
+
+async def _run(
+    settings: Settings, duration_s: float, profile: TrafficProfile, seed: int, log: Path
+) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await ensure_topics(settings)
+    with log.open("wb") as worker_log:
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "streams.cli",
+            "worker",
+            env=_worker_env(settings),
+            stdout=worker_log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    out = _OutputCounter(settings)
+    simulation: asyncio.Task[Any] | None = None
+    try:
+        print(f"waiting for the worker (log: {log}) …", flush=True)
+        deadline = time.monotonic() + 90
+        while not _ready(settings.web_port):
+            if worker.returncode is not None:
+                raise SlawatchError(f"the worker exited with {worker.returncode}; see {log}")
+            if stop.is_set():
+                return 0  # stopped by the user before it began: not an error
+            if time.monotonic() > deadline:
+                raise SlawatchError(f"the worker was not ready within 90 s; see {log}")
+            await asyncio.sleep(0.2)
+        print(f"worker ready: http://127.0.0.1:{settings.web_port}/metrics", flush=True)
+        await out.start()
+        start_ms = int(time.time() * 1000)
+        messages = generate_traffic(
+            profile, seed=seed, start_ms=start_ms, duration_s=duration_s or 10**9
+        )
+        topics = {
+            ConversationKind.TICKET: settings.topic_tickets,
+            ConversationKind.CHAT: settings.topic_chats,
+            ConversationKind.CALL: settings.topic_calls,
+        }
+        simulation = asyncio.create_task(
+            publish(
+                messages,
+                bootstrap_servers=settings.bootstrap_servers,
+                topics=topics,
+                should_stop=stop,
+            )
+        )
+        started = time.monotonic()
+        last_read, last_t = 0.0, started
+        while not stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            await out.poll()
+            workers = await read_workers(settings)
+            doc = workers[0] if workers else None
+            read = sum((doc or {}).get("counts", {}).get("input_by_topic", {}).values())
+            now = time.monotonic()
+            rate = (read - last_read) / max(now - last_t, 1e-3)
+            last_read, last_t = read, now
+            print(_line(now - started, doc, out, rate), flush=True)
+            if worker.returncode is not None:
+                raise SlawatchError(f"the worker exited with {worker.returncode}; see {log}")
+            if simulation.done() and simulation.exception() is not None:
+                raise SlawatchError(f"the simulator failed: {simulation.exception()}")
+            if duration_s and now - started >= duration_s:
+                break
+        return 0
+    finally:
+        stop.set()
+        if simulation is not None:
+            with contextlib.suppress(Exception):
+                report = await asyncio.wait_for(simulation, timeout=10)
+                print(f"simulator sent {report.summary()}", flush=True)
+        await _stop_worker(worker)
+        with contextlib.suppress(Exception):
+            await out.poll()
+            print(_line(time.monotonic() - started if simulation else 0, None, out, 0), flush=True)
+            await out.stop()
+
+
+async def _stop_worker(worker: asyncio.subprocess.Process) -> None:
+    if worker.returncode is None:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(worker.wait(), timeout=15)
+        except TimeoutError:
+            worker.kill()
+            await worker.wait()
+
+
+def run_demo(
+    *,
+    duration_s: float,
+    rate_eps: float,
+    time_scale: float,
+    run_dir: Path,
+    seed: int | None = None,
+) -> int:
+    """Run the demo; return the exit code."""
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    seed = random.SystemRandom().randrange(1, 10**6) if seed is None else seed
+    profile = TrafficProfile(rate_eps=rate_eps, time_scale=time_scale, malformed_share=0.01)
+    with EmbeddedBroker(run_dir) as broker, EmbeddedRedis(run_dir) as redis:
+        assert isinstance(broker, EmbeddedBroker) and isinstance(redis, EmbeddedRedis)
+        print(f"broker {broker.url}, redis {redis.url}, run dir {run_dir}", flush=True)
+        settings = load_settings(
+            broker_url=broker.url,
+            redis_url=redis.url,
+            web_port=free_port(),
+            data_dir=run_dir / "data",
+            store="memory://",
+        )
+        print(
+            f"simulating {rate_eps:g} events/s (seed {seed}, delays / {time_scale:g}); "
+            f"{f'for {duration_s:g}s' if duration_s else 'Ctrl-C to stop'}",
+            flush=True,
+        )
+        code = asyncio.run(_run(settings, duration_s, profile, seed, run_dir / "worker.log"))
+    print("stopped: worker, redis and broker are down", flush=True)
+    return code

@@ -1,0 +1,284 @@
+"""Typed settings, read in one place: defaults, then a config file, then the environment.
+
+Every field is documented here; ``slawatch config`` prints them all with their values
+(secrets masked) and the README's configuration table is generated from the same list.
+An environment variable is ``SLAWATCH_`` + the field name in upper case; the config file
+(``--config FILE`` or ``SLAWATCH_CONFIG``) is YAML with the field names as keys.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from streams.errors import ConfigError
+
+ENV_PREFIX = "SLAWATCH_"
+
+
+class Secret(str):
+    """A string that never shows itself in a repr, a log line or ``slawatch config``."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def masked(self) -> str:
+        """Return the value with any password part of a URL hidden."""
+        if "@" in self and "://" in self:
+            scheme, rest = self.split("://", 1)
+            return f"{scheme}://***@{rest.split('@', 1)[1]}"
+        return str(self)
+
+
+def _doc(text: str, default: Any, *, secret: bool = False) -> Any:
+    return field(default=default, metadata={"doc": text, "secret": secret})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a slawatch process can be told. Units are in the names."""
+
+    app_id: str = _doc("Name of the application: prefixes consumer groups and tables.", "slawatch")
+    broker_url: str = _doc(
+        "Kafka bootstrap servers, `kafka://host:port[;host:port]`.", "kafka://127.0.0.1:9092"
+    )
+    redis_url: Secret = _doc(
+        "Redis URL: the worker registry behind `slawatch status`.",
+        Secret("redis://127.0.0.1:6379/0"),
+        secret=True,
+    )
+    store: str = _doc(
+        "Table store: `memory://` (demo, tests) or `rocksdb://` (production; needs the "
+        "`rocksdb` extra).",
+        "memory://",
+    )
+    data_dir: Path = _doc("Directory for table data (RocksDB) and worker files.", Path(".run/data"))
+    partitions: int = _doc(
+        "Partitions of every topic slawatch creates; the input topics must match.", 4
+    )
+    replication_factor: int = _doc("Replication factor of the topics slawatch creates.", 1)
+    topic_tickets: str = _doc("Input topic of ticket events.", "tickets")
+    topic_chats: str = _doc("Input topic of chat events.", "chats")
+    topic_calls: str = _doc("Input topic of call events.", "calls")
+    topic_normalised: str = _doc(
+        "Internal topic of validated events, partitioned by conversation.",
+        "slawatch-normalised",
+    )
+    topic_sla_events: str = _doc("Output topic of SLA events.", "sla-events")
+    topic_dead_letter: str = _doc("Output topic of refused input messages.", "dead-letter")
+    web_host: str = _doc("Address the worker's HTTP server binds.", "127.0.0.1")
+    web_port: int = _doc(
+        "Port of the worker's HTTP server (`/healthz`, `/readyz`, `/metrics`).", 6066
+    )
+    max_event_bytes: int = _doc("Largest input message accepted.", 65536)
+    max_future_skew_s: float = _doc(
+        "How far in the future an `occurred_at` may be (producers' clock skew).", 300.0
+    )
+    ingest_max_records: int = _doc("Most input messages read and validated in one batch.", 2000)
+    ingest_poll_timeout_ms: int = _doc(
+        "Longest wait for input before a partial batch is processed.", 100
+    )
+    broker_session_timeout_s: float = _doc("Consumer-group session timeout.", 6.0)
+    broker_heartbeat_interval_s: float = _doc("Consumer-group heartbeat interval.", 1.0)
+    broker_rebalance_timeout_s: float = _doc("Consumer-group rebalance timeout.", 4.0)
+    registry_interval_s: float = _doc(
+        "How often a worker writes its status to Redis (`slawatch status`).", 1.0
+    )
+    worker_id: str = _doc(
+        "Name of this worker in status, logs and dead letters; default host:pid.", ""
+    )
+    log_level: str = _doc("Log level: debug, info, warning, error.", "info")
+
+    def __post_init__(self) -> None:
+        if not self.worker_id:
+            object.__setattr__(self, "worker_id", f"{socket.gethostname()}:{os.getpid()}")
+
+    @property
+    def input_topics(self) -> tuple[str, str, str]:
+        return (self.topic_tickets, self.topic_chats, self.topic_calls)
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        """The broker URL as aiokafka wants it."""
+        hosts = self.broker_url.removeprefix("kafka://")
+        return [host.strip() for host in hosts.split(";") if host.strip()]
+
+    def with_overrides(self, **values: Any) -> Settings:
+        return replace(self, **values)
+
+    def describe(self) -> list[tuple[str, str, str, str]]:
+        """Return (env var, value, default, doc) per field, secrets masked."""
+        rows = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            default = f.default if f.default is not MISSING else ""
+            if f.metadata.get("secret"):
+                value = Secret(value).masked()
+                default = Secret(default).masked()
+            rows.append((ENV_PREFIX + f.name.upper(), str(value), str(default), f.metadata["doc"]))
+        return rows
+
+
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _coerce(f: Any, raw: Any, *, from_text: bool) -> Any:
+    """Turn a raw value (YAML scalar or environment string) into the field's type."""
+    kind = f.type if isinstance(f.type, str) else f.type.__name__
+    if kind == "int":
+        if isinstance(raw, bool):
+            raise ValueError(f"expected an integer, got {raw!r}")
+        if isinstance(raw, int):
+            return raw
+        if from_text:
+            try:
+                return int(str(raw).strip())
+            except ValueError:
+                pass
+        raise ValueError(f"expected an integer, got {raw!r}")
+    if kind == "float":
+        if isinstance(raw, bool):
+            raise ValueError(f"expected a number, got {raw!r}")
+        if isinstance(raw, int | float):
+            return float(raw)
+        if from_text:
+            try:
+                return float(str(raw).strip())
+            except ValueError:
+                pass
+        raise ValueError(f"expected a number, got {raw!r}")
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValueError(f"expected a non-empty string, got {raw!r}")
+    if kind == "Path":
+        return Path(raw)
+    if kind == "Secret":
+        return Secret(raw)
+    return raw
+
+
+def _check(settings: Settings) -> list[tuple[str, str]]:
+    """Return (field, problem) for each value that is well-typed but out of range."""
+    problems = []
+    for name in ("partitions", "replication_factor", "max_event_bytes", "ingest_max_records"):
+        if getattr(settings, name) < 1:
+            problems.append((name, "must be at least 1"))
+    if not 0 < settings.web_port < 65536:
+        problems.append(("web_port", "must be a port number, 1..65535"))
+    if settings.log_level not in _LOG_LEVELS:
+        problems.append(("log_level", f"must be one of {list(_LOG_LEVELS)}"))
+    if not settings.broker_url.startswith("kafka://") or not settings.bootstrap_servers:
+        problems.append(("broker_url", "must look like kafka://host:port"))
+    if not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        problems.append(("redis_url", "must look like redis://host:port/db"))
+    if settings.store not in ("memory://", "rocksdb://"):
+        problems.append(("store", "must be memory:// or rocksdb://"))
+    for name in (
+        "max_future_skew_s",
+        "broker_session_timeout_s",
+        "broker_heartbeat_interval_s",
+        "broker_rebalance_timeout_s",
+        "registry_interval_s",
+    ):
+        if getattr(settings, name) <= 0:
+            problems.append((name, "must be greater than 0"))
+    return problems
+
+
+def _read_config_file(path: Path) -> dict[str, tuple[Any, int]]:
+    """Read a YAML config file into {field: (value, line)}, with 1-based line numbers."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read: {exc.strerror}", source="file", field="(file)", path=path
+        ) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(
+            f"not valid YAML: {getattr(exc, 'problem', exc)}",
+            source="file",
+            field="(syntax)",
+            path=path,
+            line=mark.line + 1 if mark else 0,
+        ) from None
+    if node is None:
+        return {}
+    if not isinstance(node, yaml.MappingNode):
+        raise ConfigError(
+            "the file must be a mapping of setting: value",
+            source="file",
+            field="(top level)",
+            path=path,
+            line=node.start_mark.line + 1,
+        )
+    loader = yaml.SafeLoader("")
+    values: dict[str, tuple[Any, int]] = {}
+    for key_node, value_node in node.value:
+        line = key_node.start_mark.line + 1
+        if not isinstance(value_node, yaml.ScalarNode):
+            raise ConfigError(
+                "expected a single value", source="file", field=key_node.value, path=path, line=line
+            )
+        values[str(key_node.value)] = (loader.construct_object(value_node), line)
+    return values
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build settings from defaults, ``config_file``, ``environ`` and ``overrides``, in
+    that order of precedence (later wins). Raise :class:`ConfigError` naming the file and
+    line, or the variable, of the first bad value."""
+    environ = os.environ if environ is None else environ
+    if config_file is None and environ.get(ENV_PREFIX + "CONFIG"):
+        config_file = Path(environ[ENV_PREFIX + "CONFIG"])
+    by_name = {f.name: f for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    origin: dict[str, tuple[str, Path | None, int]] = {}
+
+    if config_file is not None:
+        for name, (raw, line) in _read_config_file(config_file).items():
+            if name not in by_name:
+                raise ConfigError(
+                    f"unknown setting; known: {', '.join(sorted(by_name))}",
+                    source="file",
+                    field=name,
+                    path=config_file,
+                    line=line,
+                )
+            try:
+                values[name] = _coerce(by_name[name], raw, from_text=False)
+            except ValueError as exc:
+                raise ConfigError(
+                    str(exc), source="file", field=name, path=config_file, line=line
+                ) from None
+            origin[name] = ("file", config_file, line)
+
+    for name, f in by_name.items():
+        env_name = ENV_PREFIX + name.upper()
+        if env_name in environ:
+            try:
+                values[name] = _coerce(f, environ[env_name], from_text=True)
+            except ValueError as exc:
+                raise ConfigError(str(exc), source="environment", field=env_name) from None
+            origin[name] = ("environment", None, 0)
+
+    values.update(overrides)
+    settings = Settings(**values)
+    for name, problem in _check(settings):
+        source, path, line = origin.get(name, ("argument", None, 0))
+        shown = ENV_PREFIX + name.upper() if source == "environment" else name
+        raise ConfigError(problem, source=source, field=shown, path=path, line=line)
+    return settings

@@ -1,0 +1,104 @@
+"""The topics slawatch uses, and creating them before anything produces.
+
+A topic auto-created by a producer gets the broker's default partition count (4 on the
+embedded broker), which need not match the configured count; a table over it then fails
+with ``PartitionsMismatch``. So every topic is created explicitly, with the configured
+count, by ``slawatch topics create`` and again (idempotently) when a worker starts, and
+an existing topic with another count stops the worker with a clear error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+
+from slacore.keys import ConversationKind
+from streams.errors import SlawatchError, TopicMismatch
+from streams.settings import Settings
+
+TOPIC_ALREADY_EXISTS = 36
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """One topic: its name, role, partition count and broker config."""
+
+    name: str
+    role: str
+    partitions: int
+    replication_factor: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """Every topic slawatch reads or writes (Faust's own table changelogs aside)."""
+    n, r = settings.partitions, settings.replication_factor
+    return [
+        TopicSpec(settings.topic_tickets, "input: ticket events", n, r),
+        TopicSpec(settings.topic_chats, "input: chat events", n, r),
+        TopicSpec(settings.topic_calls, "input: call events", n, r),
+        TopicSpec(settings.topic_normalised, "internal: validated events by conversation", n, r),
+        TopicSpec(settings.topic_sla_events, "output: SLA events", n, r),
+        TopicSpec(settings.topic_dead_letter, "output: refused input messages", n, r),
+    ]
+
+
+def topic_kinds(settings: Settings) -> dict[str, ConversationKind]:
+    """Which conversation kind each input topic carries."""
+    return {
+        settings.topic_tickets: ConversationKind.TICKET,
+        settings.topic_chats: ConversationKind.CHAT,
+        settings.topic_calls: ConversationKind.CALL,
+    }
+
+
+async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None) -> list[str]:
+    """Create the missing topics; check existing ones. Return the names created.
+
+    Raise :class:`TopicMismatch` when an existing topic has another partition count.
+    """
+    specs = topic_specs(settings) if specs is None else specs
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.bootstrap_servers, client_id=f"{settings.app_id}-admin"
+    )
+    try:
+        await admin.start()
+    except KafkaError as exc:
+        raise SlawatchError(f"cannot reach the broker at {settings.broker_url}: {exc}") from None
+    try:
+        existing = set(await admin.list_topics())
+        missing = [spec for spec in specs if spec.name not in existing]
+        created = []
+        if missing:
+            response = await admin.create_topics(
+                [
+                    NewTopic(
+                        spec.name,
+                        spec.partitions,
+                        spec.replication_factor,
+                        topic_configs=spec.config,
+                    )
+                    for spec in missing
+                ]
+            )
+            for name, code, message in response.topic_errors:
+                if code == 0:
+                    created.append(name)
+                elif code != TOPIC_ALREADY_EXISTS:  # another worker raced us: fine
+                    raise SlawatchError(f"cannot create topic {name!r}: {message} (error {code})")
+        present = [spec for spec in specs if spec.name in existing]
+        if present:
+            described = await admin.describe_topics([spec.name for spec in present])
+            counts = {item["topic"]: len(item["partitions"]) for item in described}
+            for spec in present:
+                if counts.get(spec.name) != spec.partitions:
+                    raise TopicMismatch(
+                        f"topic {spec.name!r} has {counts.get(spec.name)} partitions, "
+                        f"configured: {spec.partitions} (SLAWATCH_PARTITIONS); "
+                        "set the configured count to match or recreate the topic"
+                    )
+        return created
+    finally:
+        await admin.close()

