@@ -38,6 +38,7 @@ from schemas.normalised import encode_batches
 from schemas.validation import EventValidator, Rejection
 from slacore.clock import Clock
 from slacore.keys import ConversationKind
+from streams.compat import leave_group_at_generation_zero
 from streams.metrics import Metrics
 from streams.settings import Settings
 from streams.topics import topic_kinds
@@ -143,6 +144,7 @@ class IngestService(Service):
         return self.consumer is not None and bool(self.consumer.assignment())
 
     async def on_start(self) -> None:
+        leave_group_at_generation_zero()
         s = self.settings
         self.producer = AIOKafkaProducer(
             bootstrap_servers=s.bootstrap_servers,

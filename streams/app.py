@@ -10,8 +10,9 @@ from streams.settings import Settings
 def create_app(settings: Settings) -> faust.App:
     """Build the Faust app for ``settings``.
 
-    The consumer-group timeouts matter on the embedded broker: with Faust's defaults a
-    group join took 30 s there, with 4 s / 6 s / 1 s it took 3 s (docs/ARCHITECTURE.md).
+    The consumer-group timeouts matter on the embedded broker, which holds a join for half
+    the session timeout: with Faust's defaults a join took 30 s there, with the 3 s session
+    of slawatch's defaults it takes 2 s (docs/OPERATIONS.md, Known workarounds).
     """
     return faust.App(
         settings.app_id,

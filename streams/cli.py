@@ -112,6 +112,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
+    if args.markdown:
+        print(Settings.markdown_table())
+        return 0
     for env, value, _default, doc in _settings(args).describe():
         print(f"{env:<36} {value:<32} {doc}")
     return 0
@@ -200,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(run=_cmd_status)
 
     config = commands.add_parser("config", help="print the effective settings")
+    config.add_argument(
+        "--markdown", action="store_true", help="print the README's table of every setting"
+    )
     config.set_defaults(run=_cmd_config)
 
     schemas = commands.add_parser("schemas", help="export or check the JSON Schema files")

@@ -86,7 +86,11 @@ class Settings:
     ingest_poll_timeout_ms: int = _doc(
         "Longest wait for input before a partial batch is processed.", 100
     )
-    broker_session_timeout_s: float = _doc("Consumer-group session timeout.", 6.0)
+    broker_session_timeout_s: float = _doc(
+        "Consumer-group session timeout. The embedded broker holds every join for about "
+        "half of it, so the default is short; use Kafka's usual 30 s against Kafka.",
+        3.0,
+    )
     broker_heartbeat_interval_s: float = _doc("Consumer-group heartbeat interval.", 1.0)
     broker_rebalance_timeout_s: float = _doc("Consumer-group rebalance timeout.", 4.0)
     registry_interval_s: float = _doc(
@@ -113,6 +117,15 @@ class Settings:
 
     def with_overrides(self, **values: Any) -> Settings:
         return replace(self, **values)
+
+    @classmethod
+    def markdown_table(cls) -> str:
+        """The README's configuration table, generated from the fields."""
+        lines = ["| Variable | Default | What it sets |", "|---|---|---|"]
+        for env, _value, default, doc in cls().describe():
+            shown = "host:pid" if env == ENV_PREFIX + "WORKER_ID" else default
+            lines.append(f"| `{env}` | `{shown}` | {doc} |")
+        return "\n".join(lines)
 
     def describe(self) -> list[tuple[str, str, str, str]]:
         """Return (env var, value, default, doc) per field, secrets masked."""

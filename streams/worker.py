@@ -16,6 +16,7 @@ from agents.ingest import IngestService
 from schemas.validation import EventValidator
 from slacore.clock import Clock, SystemClock
 from streams.app import create_app
+from streams.compat import leave_group_at_generation_zero
 from streams.metrics import Metrics
 from streams.registry import WorkerRegistry
 from streams.settings import Settings
@@ -51,6 +52,7 @@ class WorkerRuntime:
             max_future_skew_ms=int(settings.max_future_skew_s * 1000),
             clock=self.clock,
         )
+        leave_group_at_generation_zero()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.app = create_app(settings)
         self.assignment = _AssignmentTracker()

@@ -94,3 +94,12 @@ def test_every_setting_is_documented() -> None:
 def test_bootstrap_servers() -> None:
     settings = load_settings(None, environ={"SLAWATCH_BROKER_URL": "kafka://a:1;b:2"})
     assert settings.bootstrap_servers == ["a:1", "b:2"]
+
+
+def test_readme_configuration_table_is_generated_from_the_settings() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = readme.index("| Variable | Default | What it sets |")
+    end = readme.index("<!-- config-table end -->")
+    assert readme[start:end].strip() == Settings.markdown_table(), (
+        "run `slawatch config --markdown` and paste it into README.md"
+    )

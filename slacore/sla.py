@@ -1,0 +1,57 @@
+"""The vocabulary of SLA commitments: metrics, what can happen to a cycle, why."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Metric(StrEnum):
+    """A kind of commitment. A conversation may run several, each in cycles."""
+
+    FIRST_REPLY = "first_reply"
+    """A new ticket waits for the first public agent reply."""
+    NEXT_REPLY = "next_reply"
+    """A customer's later message waits for the next public agent reply."""
+    CHAT_REPLY = "chat_reply"
+    """A customer's chat message waits for an agent's chat message."""
+    CALL_ANSWER = "call_answer"
+    """A queued call waits to be answered."""
+    RESOLUTION = "resolution"
+    """A ticket waits to be solved (paused while waiting on the customer or on hold)."""
+
+
+class SlaEventKind(StrEnum):
+    """What slawatch says about a cycle. Each kind at most once per cycle."""
+
+    AT_RISK = "at_risk"
+    """The at-risk threshold passed while the cycle was still open."""
+    BREACHED = "breached"
+    """Due passed while the cycle was still open: the alert."""
+    MET = "met"
+    """Final: it stopped at or before due."""
+    MISSED = "missed"
+    """Final: it stopped after due (carries the elapsed time)."""
+    CANCELLED = "cancelled"
+    """Final: it can no longer be met or missed (ticket closed, caller hung up early, …)."""
+    RETRACTED = "retracted"
+    """A late event proved an emitted breach wrong: the stop occurred before due."""
+
+
+FINAL_KINDS = frozenset({SlaEventKind.MET, SlaEventKind.MISSED, SlaEventKind.CANCELLED})
+
+
+class CancelReason(StrEnum):
+    """Why a cycle was cancelled."""
+
+    CLOSED = "closed"
+    DELETED = "deleted"
+    SOLVED = "solved"
+    """A reply cycle still open when the ticket was solved."""
+    SHORT_ABANDON = "short_abandon"
+    """The caller hung up within the short-abandon threshold (a misdial, not a wait)."""
+    ABANDONED_BEFORE_DUE = "abandoned_before_due"
+    """The caller hung up before the target: neither met nor missed."""
+    CHAT_ENDED = "chat_ended"
+    """The chat ended, before due, while the customer waited."""
+    TRANSFERRED = "transferred"
+    """A queued call moved to another queue, where a new cycle starts."""
