@@ -28,15 +28,11 @@ from typing import Any
 import orjson
 
 from slacore.keys import ConversationKind
+from slacore.policy import DEFAULT_TARGETS_S
 from slacore.timestamps import format_timestamp_ms, parse_timestamp_ms
 
-#: Nominal targets (seconds) the delays are drawn around, per metric and priority.
-NOMINAL_TARGETS_S: dict[str, dict[str, float]] = {
-    "first_reply": {"urgent": 900, "high": 3600, "normal": 4 * 3600, "low": 8 * 3600},
-    "next_reply": {"urgent": 1800, "high": 2 * 3600, "normal": 8 * 3600, "low": 24 * 3600},
-    "chat_reply": {"urgent": 30, "high": 45, "normal": 60, "low": 90},
-    "call_answer": {"urgent": 10, "high": 15, "normal": 20, "low": 30},
-}
+#: Nominal targets (seconds) the delays are drawn around: slawatch's built-in targets.
+NOMINAL_TARGETS_S = {metric.value: targets for metric, targets in DEFAULT_TARGETS_S.items()}
 
 #: Relative arrival rate per UTC hour; the mean is normalised to 1.
 DAILY_PROFILE = (

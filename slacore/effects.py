@@ -1,0 +1,42 @@
+"""What the timers emit: one record per thing that happened to a cycle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from slacore.sla import CancelReason, Metric, SlaEventKind
+from slacore.state import Context
+
+
+@dataclass(frozen=True, slots=True)
+class SlaEvent:
+    """An SLA event. ``event_id`` is stable per (conversation, metric, cycle, kind), so a
+    consumer can drop the copies an at-least-once pipeline may deliver after a restart.
+
+    ``at_ms`` is the event time it refers to: the at-risk instant, due, or the stop.
+    ``elapsed_ms`` is the working time from start to stop (finals) or to ``at_ms``.
+    ``detected_at_ms`` is the wall-clock time slawatch decided it; for ``at_risk`` and
+    ``breached`` the detection delay is ``detected_at_ms - at_ms``.
+    """
+
+    kind: SlaEventKind
+    metric: Metric
+    cycle: int
+    key: str
+    context: Context
+    target_ms: int
+    started_ms: int
+    due_ms: int
+    at_ms: int
+    elapsed_ms: int
+    detected_at_ms: int
+    policy_version: str
+    reason: CancelReason | None = None
+
+    @property
+    def event_id(self) -> str:
+        return f"{self.key}|{self.metric.value}|{self.cycle}|{self.kind.value}"
+
+    @property
+    def detection_delay_ms(self) -> int:
+        return self.detected_at_ms - self.at_ms

@@ -1,0 +1,117 @@
+"""The compact, immutable state of one conversation's SLA timers.
+
+One :class:`ConversationState` per ticket, chat or call; it is what the table stores and
+what a restarted worker rebuilds its timers from. Everything in it is event time, epoch
+milliseconds. Low-cardinality strings (priorities, queues, agents) are interned so a
+million states share them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from slacore.keys import ConversationKind
+from slacore.sla import Metric, SlaEventKind
+
+#: How many recent event ids a conversation remembers to drop duplicates.
+DEDUP_WINDOW = 32
+#: How many recent agent reply times a conversation remembers (for late customer messages).
+REPLY_WINDOW = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What an SLA event says about its conversation."""
+
+    kind: ConversationKind
+    conversation_id: str
+    tenant: str | None = None
+    channel: str | None = None
+    priority: str = "normal"
+    department: str | None = None
+    assignee: str | None = None
+    queue: str | None = None
+    customer_group: str | None = None
+    status: str | None = None
+    level: str = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Cycle:
+    """One open commitment: a metric waiting for its stop.
+
+    ``used_ms`` is the working time consumed before the current run; a paused cycle has
+    ``paused`` set and its due and at-risk instants are meaningless until it resumes.
+    """
+
+    metric: Metric
+    number: int
+    started_ms: int
+    target_ms: int
+    run_started_ms: int
+    due_ms: int
+    at_risk_ms: int
+    used_ms: int = 0
+    paused: bool = False
+    at_risk_sent: bool = False
+    breach_sent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoppedCycle:
+    """The last stopped cycle of a metric: enough to retract a missed verdict that a
+    late, earlier stop proves wrong, and to absorb stale duplicates."""
+
+    metric: Metric
+    number: int
+    started_ms: int
+    target_ms: int
+    due_ms: int
+    stopped_ms: int
+    elapsed_ms: int
+    outcome: SlaEventKind
+    breach_sent: bool
+    retracted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationState:
+    """Everything the timers know about one conversation."""
+
+    key: str
+    context: Context
+    open_cycles: tuple[Cycle, ...] = ()
+    stopped: tuple[StoppedCycle, ...] = ()
+    #: Cycles started so far, per metric, in :class:`Metric` order.
+    started_counts: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
+    created: bool = False
+    #: An agent opened the ticket: first reply waits for the customer's first message.
+    awaiting_customer: bool = False
+    #: The earliest customer message seen before the ticket's creation event arrived.
+    early_customer_ms: int | None = None
+    #: Recent agent reply (or agent chat message) times, ascending.
+    reply_times: tuple[int, ...] = ()
+    closed: bool = False
+    recent_event_ids: tuple[str, ...] = ()
+
+    def open_cycle(self, metric: Metric) -> Cycle | None:
+        for cycle in self.open_cycles:
+            if cycle.metric is metric:
+                return cycle
+        return None
+
+    def last_stopped(self, metric: Metric) -> StoppedCycle | None:
+        for cycle in self.stopped:
+            if cycle.metric is metric:
+                return cycle
+        return None
+
+    def started_count(self, metric: Metric) -> int:
+        return self.started_counts[_METRIC_INDEX[metric]]
+
+
+_METRIC_INDEX = {metric: i for i, metric in enumerate(Metric)}
+
+
+def metric_index(metric: Metric) -> int:
+    return _METRIC_INDEX[metric]
