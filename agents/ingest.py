@@ -7,6 +7,11 @@ needs before any SLA work is done; a batch read costs a few microseconds per mes
 downstream Faust agents then receive one normalised message per destination partition and
 batch, so Faust's per-message cost is paid per batch.
 
+Ingest also reports event-time watermarks (slacore/watermark.py): every normalised message
+carries the watermark of each input partition this worker reads, and every
+``timer_tick_ms`` a message with no events goes to each normalised partition, so the timers
+downstream know how far the input has been read even when it is quiet.
+
 Delivery is at least once: a batch's offsets are committed only after every normalised
 and dead-letter message it produced is acknowledged by the broker. A crash or rebalance
 in between re-reads the batch; downstream deduplicates by ``event_id``.
@@ -38,6 +43,7 @@ from schemas.normalised import encode_batches
 from schemas.validation import EventValidator, Rejection
 from slacore.clock import Clock
 from slacore.keys import ConversationKind
+from slacore.watermark import partition_watermark
 from streams.compat import leave_group_at_generation_zero
 from streams.metrics import Metrics
 from streams.settings import Settings
@@ -133,6 +139,10 @@ class IngestService(Service):
         self.kinds = topic_kinds(settings)
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
+        #: Kafka timestamp of the last record read, per input partition.
+        self.last_record_ms: dict[TopicPartition, int] = {}
+        self._last_tick = 0.0
+        self._sent_since_tick: set[int] = set()
 
     @property
     def group_id(self) -> str:
@@ -160,6 +170,9 @@ class IngestService(Service):
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=s.ingest_max_records,
+            # An empty fetch waits this long at the broker: it bounds how stale "caught up"
+            # can be, and so how long a breach waits (slacore/watermark.py).
+            fetch_max_wait_ms=s.fetch_max_wait_ms,
             session_timeout_ms=int(s.broker_session_timeout_s * 1000),
             heartbeat_interval_ms=int(s.broker_heartbeat_interval_s * 1000),
             rebalance_timeout_ms=int(s.broker_rebalance_timeout_s * 1000),
@@ -185,6 +198,8 @@ class IngestService(Service):
             if batch:
                 await self.process(batch)
             await self._record_lag()
+            if time.monotonic() - self._last_tick >= self.settings.timer_tick_ms / 1000:
+                await self.heartbeat()
 
     async def process(self, batch: Mapping[TopicPartition, list[ConsumerRecord]]) -> None:
         """Route one polled batch, wait for the broker to take every output, commit."""
@@ -198,9 +213,14 @@ class IngestService(Service):
             worker=self.settings.worker_id,
             clock=self.clock,
         )
+        for tp, records in batch.items():
+            if records:
+                self.last_record_ms[tp] = max(self.last_record_ms.get(tp, 0), records[-1].timestamp)
+        watermarks = await self.watermarks()
         sends = []
         for partition, events in routed.normalised.items():
-            for message in encode_batches(events, MAX_BATCH_BYTES):
+            self._sent_since_tick.add(partition)
+            for message in encode_batches(events, MAX_BATCH_BYTES, watermarks):
                 sends.append(
                     await self.producer.send(
                         self.settings.topic_normalised, message, partition=partition
@@ -222,6 +242,42 @@ class IngestService(Service):
             log.warning("ingest commit failed, input will be re-read: %s", exc)
         self._record(routed)
         self.metrics.ingest_batch_seconds.observe(time.perf_counter() - started)
+
+    async def watermarks(self) -> dict[str, int]:
+        """The watermark of every input partition this worker reads and can vouch for."""
+        assert self.consumer is not None
+        reported = {}
+        for tp in self.consumer.assignment():
+            highwater = self.consumer.highwater(tp)
+            if highwater is None:
+                continue  # not fetched yet: nothing to vouch for
+            caught_up = await self.consumer.position(tp) >= highwater
+            watermark = partition_watermark(
+                caught_up=caught_up,
+                last_record_ms=self.last_record_ms.get(tp),
+                # when the fetch response that told us the end offset arrived
+                end_observed_ms=self.consumer.last_poll_timestamp(tp),
+                grace_ms=self.settings.watermark_grace_ms,
+            )
+            if watermark is not None:
+                reported[f"{tp.topic}/{tp.partition}"] = watermark
+        return reported
+
+    async def heartbeat(self) -> None:
+        """Send the watermarks to every normalised partition that got nothing this tick."""
+        assert self.producer is not None
+        self._last_tick = time.monotonic()
+        watermarks = await self.watermarks()
+        quiet = set(range(self.settings.partitions)) - self._sent_since_tick
+        self._sent_since_tick = set()
+        if not watermarks or not quiet:
+            return
+        (message,) = encode_batches((), MAX_BATCH_BYTES, watermarks)
+        sends = [
+            await self.producer.send(self.settings.topic_normalised, message, partition=p)
+            for p in sorted(quiet)
+        ]
+        await asyncio.gather(*sends)
 
     def _record(self, routed: RoutedBatch) -> None:
         for topic, count in routed.read_by_topic.items():

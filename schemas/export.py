@@ -10,6 +10,7 @@ import orjson
 from schemas.deadletter import DEAD_LETTER_VERSION, DeadLetter
 from schemas.events import EVENT_TYPES, SCHEMA_VERSION
 from schemas.model import model_json_schema
+from schemas.sla_events import SLA_EVENT_VERSION, SlaEventRecord
 
 SCHEMA_DIR = Path(__file__).parent / "json"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -38,6 +39,13 @@ def all_schemas() -> dict[str, Any]:
         "dead-letter",
         DeadLetter.DESCRIPTION,
         model_json_schema(DeadLetter),
+    )
+    documents[f"sla-event.v{SLA_EVENT_VERSION}.json"] = _document(
+        "sla-event",
+        SLA_EVENT_VERSION,
+        "sla-event",
+        SlaEventRecord.DESCRIPTION,
+        model_json_schema(SlaEventRecord),
     )
     return documents
 

@@ -146,6 +146,27 @@ class Integer:
         return {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}
 
 
+class Number:
+    """A number (integer or fraction) within bounds."""
+
+    def __init__(self, minimum: float = 0, maximum: float = 2**53) -> None:
+        self.minimum = minimum
+        self.maximum = maximum
+
+    def parse(self, value: object, path: str) -> object:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _wrong_type(path, "a number", value)
+        if not self.minimum <= value <= self.maximum:
+            raise Invalid(
+                RejectReason.INVALID_VALUE,
+                f"field {path!r}: {value} is outside {self.minimum}..{self.maximum}",
+            )
+        return value
+
+    def json_schema(self) -> JsonSchema:
+        return {"type": "number", "minimum": self.minimum, "maximum": self.maximum}
+
+
 class Flag:
     """A boolean."""
 

@@ -1,8 +1,12 @@
 """The normalised stream: validated events, partitioned by conversation key, in batches.
 
 The ingest step writes one Kafka message per destination partition and poll, holding
-that partition's validated events in the order they were read: ``{"v": 1, "events":
-[...]}``. All events of one conversation land in one partition (chosen from the event's
+that partition's validated events in the order they were read, and the event-time
+watermarks of the input partitions it reads: ``{"v": 1, "wm": {"tickets/0": ms, ...},
+"events": [...]}``. Every tick it also sends a message with no events to every partition,
+so the watermarks keep moving when the input is quiet (slacore/watermark.py).
+
+All events of one conversation land in one partition (chosen from the event's
 :attr:`~schemas.events.Event.key`), in order. Batching is what lets the downstream Faust
 agents pay Faust's per-message cost once per batch instead of once per event.
 
@@ -12,7 +16,8 @@ milliseconds (UTC) here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import orjson
 
@@ -21,28 +26,44 @@ from schemas.events import EVENT_TYPES, Event
 NORMALISED_VERSION = 1
 
 
-_HEAD = b'{"v":%d,"events":[' % NORMALISED_VERSION
 _TAIL = b"]}"
 
 
-def encode_batches(events: Sequence[Event], max_bytes: int) -> list[bytes]:
-    """Encode events (already validated) as batch messages of at most ``max_bytes`` each.
+@dataclass(frozen=True, slots=True)
+class NormalisedBatch:
+    """One message of the normalised stream."""
+
+    events: list[Event]
+    #: Input partition ("topic/partition") -> watermark (epoch ms), as its reader reported.
+    watermarks: dict[str, int]
+
+
+def _head(watermarks: Mapping[str, int]) -> bytes:
+    return b'{"v":%d,"wm":%s,"events":[' % (NORMALISED_VERSION, orjson.dumps(watermarks))
+
+
+def encode_batches(
+    events: Sequence[Event], max_bytes: int, watermarks: Mapping[str, int] | None = None
+) -> list[bytes]:
+    """Encode events (already validated) as batch messages of at most ``max_bytes`` each,
+    every one carrying ``watermarks``; no events gives one message with the watermarks.
 
     Events keep their order across the messages. An event is never split; one larger than
     ``max_bytes`` on its own travels alone (input size is capped well below that).
     """
+    head = _head(watermarks or {})
     messages: list[bytes] = []
     parts: list[bytes] = []
-    size = len(_HEAD) + len(_TAIL)
+    size = len(head) + len(_TAIL)
     for event in events:
         part = orjson.dumps(event)
         if parts and size + len(part) + 1 > max_bytes:
-            messages.append(_HEAD + b",".join(parts) + _TAIL)
-            parts, size = [], len(_HEAD) + len(_TAIL)
+            messages.append(head + b",".join(parts) + _TAIL)
+            parts, size = [], len(head) + len(_TAIL)
         parts.append(part)
         size += len(part) + 1
-    if parts:
-        messages.append(_HEAD + b",".join(parts) + _TAIL)
+    if parts or not messages:
+        messages.append(head + b",".join(parts) + _TAIL)
     return messages
 
 
@@ -63,9 +84,12 @@ def event_from_normalised(obj: dict[str, object]) -> Event:
     return cls(**obj)  # type: ignore[arg-type]
 
 
-def decode_batch(raw: bytes) -> list[Event]:
-    """Decode a normalised batch message back into events."""
+def decode_batch(raw: bytes) -> NormalisedBatch:
+    """Decode a normalised batch message."""
     batch = orjson.loads(raw)
     if batch.get("v") != NORMALISED_VERSION:
         raise ValueError(f"unsupported normalised batch version {batch.get('v')!r}")
-    return [event_from_normalised(obj) for obj in batch["events"]]
+    return NormalisedBatch(
+        events=[event_from_normalised(obj) for obj in batch["events"]],
+        watermarks=batch.get("wm") or {},
+    )

@@ -12,7 +12,7 @@
 
 Event time decides everything: a reply that occurred before due is met however late it is
 processed. Arrival order mostly does not matter (see docs/SLA.md for the rules); an event
-whose id is among the conversation's last 32 is a duplicate and changes nothing.
+whose id is among the conversation's last 16 is a duplicate and changes nothing.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from slacore.state import (
     ConversationState,
     Cycle,
     StoppedCycle,
+    event_id_hash,
     metric_index,
 )
 
@@ -40,10 +41,17 @@ from slacore.state import (
 class InputEvent(Protocol):
     """What the machine reads of an input event (the schemas' events have it all)."""
 
-    type: str
-    event_id: str
-    occurred_at: int
-    tenant: str | None
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def event_id(self) -> str: ...
+
+    @property
+    def occurred_at(self) -> int: ...
+
+    @property
+    def tenant(self) -> str | None: ...
 
     @property
     def key(self) -> str: ...
@@ -291,6 +299,8 @@ def _agent_replied(run: _Run, metrics: tuple[Metric, ...], at_ms: int) -> None:
 
 def _ticket_created(run: _Run, event: Any) -> None:
     t = event.occurred_at
+    if run.state.created:
+        return  # a replayed creation (older than the dedup window): it started everything once
     run.set_context(
         channel=event.channel,
         priority=event.priority,
@@ -414,9 +424,13 @@ def _chat_ended(run: _Run, event: Any) -> None:
 
 
 def _call_queued(run: _Run, event: Any) -> None:
+    t = event.occurred_at
+    last = run.state.last_stopped(Metric.CALL_ANSWER)
+    if last is not None and t <= last.stopped_ms:
+        return  # a replayed queue entry: that wait is already settled
     run.set_context(queue=event.queue, priority=event.priority, department=event.department)
     run.state = replace(run.state, created=True)
-    run.start(Metric.CALL_ANSWER, event.occurred_at)
+    run.start(Metric.CALL_ANSWER, t)
 
 
 def _call_answered(run: _Run, event: Any) -> None:
@@ -496,15 +510,16 @@ def apply(
         state = new_state(event)
     elif event.key != state.key:
         raise IllegalTransition(f"event for {event.key} applied to {state.key}")
-    if event.event_id in state.recent_event_ids:
+    event_hash = event_id_hash(event.event_id)
+    if event_hash in state.recent_event_hashes:
         return state, []
     handler = _HANDLERS.get(event.type)
     if handler is None:
         raise IllegalTransition(f"no SLA handling for event type {event.type!r}")
     if _KIND_OF_TYPE[event.type.split(".", 1)[0]] is not state.context.kind:
         raise IllegalTransition(f"{event.type} cannot happen to a {state.context.kind.value}")
-    ids = (*state.recent_event_ids, event.event_id)[-DEDUP_WINDOW:]
-    state = replace(state, recent_event_ids=ids)
+    hashes = (*state.recent_event_hashes, event_hash)[-DEDUP_WINDOW:]
+    state = replace(state, recent_event_hashes=hashes)
     if state.closed:
         return state, []  # closed, deleted, ended: nothing more counts
     run = _Run(state, policy, now_ms)

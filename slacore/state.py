@@ -8,13 +8,15 @@ million states share them.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 from slacore.keys import ConversationKind
 from slacore.sla import Metric, SlaEventKind
 
-#: How many recent event ids a conversation remembers to drop duplicates.
-DEDUP_WINDOW = 32
+#: How many recent events a conversation remembers (as 32-bit hashes of their ids) to drop
+#: duplicates. Older duplicates are absorbed by the machine's rules (docs/SLA.md).
+DEDUP_WINDOW = 16
 #: How many recent agent reply times a conversation remembers (for late customer messages).
 REPLY_WINDOW = 8
 
@@ -92,7 +94,7 @@ class ConversationState:
     #: Recent agent reply (or agent chat message) times, ascending.
     reply_times: tuple[int, ...] = ()
     closed: bool = False
-    recent_event_ids: tuple[str, ...] = ()
+    recent_event_hashes: tuple[int, ...] = ()
 
     def open_cycle(self, metric: Metric) -> Cycle | None:
         for cycle in self.open_cycles:
@@ -115,3 +117,8 @@ _METRIC_INDEX = {metric: i for i, metric in enumerate(Metric)}
 
 def metric_index(metric: Metric) -> int:
     return _METRIC_INDEX[metric]
+
+
+def event_id_hash(event_id: str) -> int:
+    """A 32-bit hash of an event id: 4 bytes instead of a 36-character UUID per event."""
+    return zlib.crc32(event_id.encode())

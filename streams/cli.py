@@ -216,7 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="embedded broker + Redis + worker + simulator")
     demo.add_argument("--duration", type=float, default=0, help="seconds; 0 runs until Ctrl-C")
     demo.add_argument("--rate", type=float, default=200.0, help="simulated events per second")
-    demo.add_argument("--time-scale", type=float, default=60.0, help="simulator time scale")
+    demo.add_argument(
+        "--time-scale",
+        type=float,
+        default=300.0,
+        help="divide simulated delays and SLA targets by this (300: a 4 h target is 48 s)",
+    )
     demo.add_argument("--seed", type=int, default=None, help="simulator seed (default: random)")
     demo.add_argument("--run-dir", type=Path, default=Path(".run/demo"))
     demo.set_defaults(run=_cmd_demo)

@@ -54,6 +54,50 @@ class Metrics:
             "Offset commits that failed (a rebalance moved the partition; input is re-read).",
             registry=registry,
         )
+        self.sla_events = Counter(
+            "slawatch_sla_events",
+            "SLA events emitted, by metric and kind.",
+            ["metric", "kind"],
+            registry=registry,
+        )
+        self.sla_duplicates_suppressed = Counter(
+            "slawatch_sla_duplicates_suppressed",
+            "SLA events not emitted again because they were emitted before (restarts).",
+            registry=registry,
+        )
+        self.detection_delay = Histogram(
+            "slawatch_detection_delay_seconds",
+            "From an at-risk instant or due to the event saying so, wall clock.",
+            ["kind"],
+            buckets=(0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0, 15.0, 60.0, 300.0),
+            registry=registry,
+        )
+        self.timer_queue = Gauge(
+            "slawatch_timer_queue_entries",
+            "Entries in this worker's timer queues (about one per open conversation).",
+            registry=registry,
+        )
+        self.conversations = Gauge(
+            "slawatch_conversations",
+            "Conversation states held in this worker's table partitions.",
+            registry=registry,
+        )
+        self.watermark_lag = Gauge(
+            "slawatch_watermark_lag_seconds",
+            "How far the oldest event-time watermark of this worker trails the wall clock.",
+            registry=registry,
+        )
+        self.timer_batch_seconds = Histogram(
+            "slawatch_timer_batch_seconds",
+            "Time to apply one normalised batch and fire the timers it makes due.",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+            registry=registry,
+        )
+        self.timer_errors = Counter(
+            "slawatch_timer_errors",
+            "Normalised messages the timers could not read and skipped.",
+            registry=registry,
+        )
         self.ready = Gauge(
             "slawatch_worker_ready",
             "1 when the worker has its partitions and recovered its tables.",

@@ -86,6 +86,38 @@ class Settings:
     ingest_poll_timeout_ms: int = _doc(
         "Longest wait for input before a partial batch is processed.", 100
     )
+    sla_targets_file: str = _doc(
+        "YAML file of SLA targets per metric and priority (`first_reply: {urgent: 15m, "
+        "normal: 4h}`); empty for the built-in targets (README, SLA targets).",
+        "",
+    )
+    sla_time_scale: float = _doc(
+        "Divide every SLA target by this: for demos that compress time. 1 in production.", 1.0
+    )
+    at_risk_ratio: float = _doc("A cycle is at risk once this share of its target elapsed.", 0.75)
+    short_abandon_s: float = _doc(
+        "A call abandoned sooner than this after queueing is a short abandon (not counted).", 5.0
+    )
+    watermark_grace_ms: int = _doc(
+        "How late a producer may deliver an event: breaches wait this long past due for a "
+        "stop that may still be on its way.",
+        500,
+    )
+    timer_tick_ms: int = _doc(
+        "How often every partition's timers are checked (with watermark heartbeats).", 200
+    )
+    emitted_window_s: float = _doc(
+        "After a restart or rebalance, SLA events emitted this far back are not emitted again.",
+        900.0,
+    )
+    late_after_s: float = _doc(
+        "An SLA event decided more than this after its time is flagged `late` (recovery).", 5.0
+    )
+    fetch_max_wait_ms: int = _doc(
+        "Longest wait of an empty fetch. The embedded broker holds every fetch this long "
+        "even when data arrives, so it adds up to this much latency per hop there.",
+        100,
+    )
     broker_session_timeout_s: float = _doc(
         "Consumer-group session timeout. The embedded broker holds every join for about "
         "half of it, so the default is short; use Kafka's usual 30 s against Kafka.",
@@ -168,6 +200,8 @@ def _coerce(f: Any, raw: Any, *, from_text: bool) -> Any:
             except ValueError:
                 pass
         raise ValueError(f"expected a number, got {raw!r}")
+    if isinstance(raw, str) and not raw.strip() and f.default == "":
+        return ""  # an optional setting left empty: its default meaning
     if not isinstance(raw, str) or not raw.strip():
         raise ValueError(f"expected a non-empty string, got {raw!r}")
     if kind == "Path":
@@ -180,7 +214,14 @@ def _coerce(f: Any, raw: Any, *, from_text: bool) -> Any:
 def _check(settings: Settings) -> list[tuple[str, str]]:
     """Return (field, problem) for each value that is well-typed but out of range."""
     problems = []
-    for name in ("partitions", "replication_factor", "max_event_bytes", "ingest_max_records"):
+    for name in (
+        "partitions",
+        "replication_factor",
+        "max_event_bytes",
+        "ingest_max_records",
+        "timer_tick_ms",
+        "fetch_max_wait_ms",
+    ):
         if getattr(settings, name) < 1:
             problems.append((name, "must be at least 1"))
     if not 0 < settings.web_port < 65536:
@@ -191,6 +232,11 @@ def _check(settings: Settings) -> list[tuple[str, str]]:
         problems.append(("broker_url", "must look like kafka://host:port"))
     if not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
         problems.append(("redis_url", "must look like redis://host:port/db"))
+    if not 0 < settings.at_risk_ratio <= 1:
+        problems.append(("at_risk_ratio", "must be more than 0 and at most 1"))
+    for name in ("short_abandon_s", "watermark_grace_ms"):
+        if getattr(settings, name) < 0:
+            problems.append((name, "must not be negative"))
     if settings.store not in ("memory://", "rocksdb://"):
         problems.append(("store", "must be memory:// or rocksdb://"))
     for name in (
@@ -199,6 +245,9 @@ def _check(settings: Settings) -> list[tuple[str, str]]:
         "broker_heartbeat_interval_s",
         "broker_rebalance_timeout_s",
         "registry_interval_s",
+        "sla_time_scale",
+        "emitted_window_s",
+        "late_after_s",
     ):
         if getattr(settings, name) <= 0:
             problems.append((name, "must be greater than 0"))

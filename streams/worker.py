@@ -13,13 +13,15 @@ from faust.tables.manager import TableManager
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from agents.ingest import IngestService
+from agents.timers import SlaTimers
 from schemas.validation import EventValidator
 from slacore.clock import Clock, SystemClock
 from streams.app import create_app
-from streams.compat import leave_group_at_generation_zero
+from streams.compat import faust_fetch_max_wait, leave_group_at_generation_zero
 from streams.metrics import Metrics
 from streams.registry import WorkerRegistry
 from streams.settings import Settings
+from streams.targets import build_policy
 from streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -53,12 +55,15 @@ class WorkerRuntime:
             clock=self.clock,
         )
         leave_group_at_generation_zero()
+        faust_fetch_max_wait(settings.fetch_max_wait_ms)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.app = create_app(settings)
         self.assignment = _AssignmentTracker()
         self.ingest = IngestService(
             settings, self.metrics, self.validator, self.clock, listener=self.assignment
         )
+        self.policy = build_policy(settings)
+        self.timers = SlaTimers(self.app, settings, self.policy, self.metrics, self.clock)
         self.worker_registry = WorkerRegistry(settings, self.status, self.clock)
         self._register_pages()
 
@@ -89,6 +94,7 @@ class WorkerRuntime:
             "web": f"http://{self.settings.web_host}:{self.settings.web_port}",
             "started_at_ms": self.started_at_ms,
             "ingest_partitions": assigned,
+            "policy_version": self.policy.version,
             "counts": self.counts(),
         }
 
@@ -98,6 +104,7 @@ class WorkerRuntime:
             "input_by_topic": {},
             "valid_by_type": {},
             "dead_letters_by_reason": {},
+            "sla_events_by_kind": {},
         }
         for family in self.registry.collect():
             for sample in family.samples:
@@ -109,6 +116,10 @@ class WorkerRuntime:
                     reasons = totals["dead_letters_by_reason"]
                     reason = sample.labels["reason"]
                     reasons[reason] = reasons.get(reason, 0) + sample.value
+                elif sample.name == "slawatch_sla_events_total":
+                    kinds = totals["sla_events_by_kind"]
+                    kind = sample.labels["kind"]
+                    kinds[kind] = kinds.get(kind, 0) + sample.value
         return totals
 
     # --- HTTP ---------------------------------------------------------------------------

@@ -39,7 +39,14 @@ def test_demo_shows_events_flowing_and_stops_by_itself(tmp_path) -> None:
     for topic in ("tickets", "chats", "calls"):
         assert re.search(rf"{topic} [1-9]\d*", last), last
     assert int(re.search(r"normalised (\d+)", last).group(1)) > 100
-    assert re.search(r"dead-letter [1-9]", lines[-2]), lines[-2]
+    summary = next(line for line in reversed(lines) if "dead-letter" in line)
+    assert re.search(r"dead-letter [1-9]", summary), summary
+    assert re.search(r"sla-events .*met [1-9]", summary), summary
+    table = lines[lines.index(next(x for x in lines if x.startswith("sla-events by metric"))) + 1 :]
+    rows = {row.split()[0]: [int(n) for n in row.split()[1:]] for row in table[:5]}
+    assert set(rows) == {"first_reply", "next_reply", "chat_reply", "call_answer", "resolution"}
+    at_risk, breached, met = (sum(r[i] for r in rows.values()) for i in range(3))
+    assert met > 0 and at_risk > 0 and breached > 0, rows
     assert lines[-1] == "stopped: worker, redis and broker are down"
     for port in ports_of(lines[0]):
         assert not listening(port)

@@ -327,3 +327,26 @@ def test_events_of_another_kind_are_illegal() -> None:
     object.__setattr__(call, "call_id", "X-1")
     with pytest.raises(IllegalTransition):
         apply(state, call, POLICY, T0)
+
+
+def test_duplicates_older_than_the_window_are_absorbed_too() -> None:
+    t = Timeline()
+    created = ev("ticket.created", 0)
+    first_customer = ev("message.received", 100)
+    t.send(created, ev("message.sent", 60, visibility="public"), first_customer)
+    t.send(ev("message.sent", 200, visibility="public"))
+    for n in range(20):  # push the originals out of the dedup window
+        t.send(ev("ticket.updated", 300 + n, changes={"priority": "normal"}))
+    t.send(ev("ticket.updated", 400, changes={"status": "solved"}))
+    before = list(t.kinds())
+    t.send(created, first_customer)
+    t.to(10**6)
+    assert t.kinds() == before
+    call = Timeline()
+    queued = ev("call.queued", 0, queue="general")
+    call.send(queued, ev("call.answered", 5, agent="a"))
+    for n in range(20):
+        call.send(ev("call.transferred", 10 + n, to_queue=None, to_agent=f"a{n}"))
+    call.send(queued)
+    call.to(10**6)
+    assert call.kinds(CA) == ["call_answer#1:met"]

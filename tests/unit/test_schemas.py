@@ -35,7 +35,10 @@ def test_drift_is_detected(tmp_path) -> None:
 
 def test_one_schema_per_event_type_and_each_is_valid_json_schema() -> None:
     names = {path.name for path in SCHEMA_DIR.glob("*.json")}
-    assert {f"{t}.v1.json" for t in EVENT_TYPES} | {"dead-letter.v1.json"} == names
+    assert {f"{t}.v1.json" for t in EVENT_TYPES} | {
+        "dead-letter.v1.json",
+        "sla-event.v1.json",
+    } == names
     for document in all_schemas().values():
         Draft202012Validator.check_schema(document)
 

@@ -110,10 +110,14 @@ def test_normalised_batches_round_trip_and_respect_the_size_limit(validator) -> 
     events = [
         validator.validate(orjson.dumps(example), kind) for kind, example in valid_examples()
     ] * 20
-    messages = encode_batches(events, max_bytes=4096)
+    watermarks = {"tickets/0": 1, "calls/3": 2}
+    messages = encode_batches(events, max_bytes=4096, watermarks=watermarks)
     assert len(messages) > 1
     assert all(len(m) <= 4096 for m in messages)
-    decoded = [e for m in messages for e in decode_batch(m)]
+    assert all(decode_batch(m).watermarks == watermarks for m in messages)
+    (heartbeat,) = encode_batches([], max_bytes=4096, watermarks=watermarks)
+    assert decode_batch(heartbeat).events == [] and decode_batch(heartbeat).watermarks == watermarks
+    decoded = [e for m in messages for e in decode_batch(m).events]
     assert decoded == events
 
 

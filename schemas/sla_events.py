@@ -1,0 +1,101 @@
+"""The output contract: one record on ``sla-events`` per thing that happened to a cycle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+from schemas.fields import Choice, Flag, Integer, Nullable, Number, Text, spec_field
+from slacore.effects import SlaEvent
+from slacore.keys import ConversationKind
+from slacore.sla import CancelReason, Metric, SlaEventKind
+from slacore.timestamps import format_timestamp_ms
+
+SLA_EVENT_VERSION = 1
+
+_NAME = Text(256)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SlaEventRecord:
+    """An SLA event as published. ``event_id`` is stable: a consumer that sees it twice
+    (at-least-once delivery) keeps one."""
+
+    DESCRIPTION = "Something that happened to one SLA cycle of a ticket, chat or call."
+
+    schema_version: int = spec_field(Integer(1, 1), "Version of this record.")
+    event_id: str = spec_field(
+        Text(1024), "Stable id: conversation key, metric, cycle and kind, joined by '|'."
+    )
+    kind: str = spec_field(Choice(*(k.value for k in SlaEventKind)), "What happened.")
+    metric: str = spec_field(Choice(*(m.value for m in Metric)), "The commitment.")
+    cycle: int = spec_field(Integer(1, 10**9), "Which cycle of the metric (1, 2, …).")
+    conversation_key: str = spec_field(Text(1024), "kind:tenant:id of the conversation.")
+    conversation_kind: str = spec_field(
+        Choice(*(k.value for k in ConversationKind)), "ticket, chat or call."
+    )
+    conversation_id: str = spec_field(Text(128), "The ticket, chat or call id.")
+    tenant: str | None = spec_field(Nullable(_NAME), "Tenant.", default=None)
+    channel: str | None = spec_field(Nullable(_NAME), "Source channel.", default=None)
+    priority: str = spec_field(_NAME, "Priority when the event was decided.")
+    department: str | None = spec_field(Nullable(_NAME), "Department.", default=None)
+    assignee: str | None = spec_field(Nullable(_NAME), "Assigned agent.", default=None)
+    queue: str | None = spec_field(Nullable(_NAME), "Call queue.", default=None)
+    customer_group: str | None = spec_field(Nullable(_NAME), "Customer group.", default=None)
+    level: str = spec_field(_NAME, "SLA level that set the target.")
+    policy_version: str = spec_field(_NAME, "Policy version that produced this event.")
+    target_s: float = spec_field(Number(0, 2**53), "Target, seconds of working time.")
+    started_at: str = spec_field(Text(40), "When the cycle started (RFC 3339, UTC).")
+    due_at: str = spec_field(Text(40), "When it is or was due.")
+    at: str = spec_field(
+        Text(40), "The event time this is about: the at-risk instant, due, or the stop."
+    )
+    elapsed_s: float = spec_field(Number(0, 2**53), "Working time from start to `at`, in seconds.")
+    detected_at: str = spec_field(Text(40), "When slawatch decided it (wall clock).")
+    detection_delay_ms: int = spec_field(
+        Integer(-(2**53), 2**53), "detected_at - at, in milliseconds (alerts: the lateness)."
+    )
+    late: bool = spec_field(
+        Flag(), "Decided well after the fact (e.g. on recovery after downtime)."
+    )
+    reason: str | None = spec_field(
+        Nullable(Choice(*(r.value for r in CancelReason))), "Why it was cancelled.", default=None
+    )
+
+
+def to_record(event: SlaEvent, *, late_after_ms: int) -> SlaEventRecord:
+    """The published form of a core :class:`~slacore.effects.SlaEvent`."""
+    context = event.context
+    return SlaEventRecord(
+        schema_version=SLA_EVENT_VERSION,
+        event_id=event.event_id,
+        kind=event.kind.value,
+        metric=event.metric.value,
+        cycle=event.cycle,
+        conversation_key=event.key,
+        conversation_kind=context.kind.value,
+        conversation_id=context.conversation_id,
+        tenant=context.tenant,
+        channel=context.channel,
+        priority=context.priority,
+        department=context.department,
+        assignee=context.assignee,
+        queue=context.queue,
+        customer_group=context.customer_group,
+        level=context.level,
+        policy_version=event.policy_version,
+        target_s=event.target_ms / 1000,
+        started_at=format_timestamp_ms(event.started_ms),
+        due_at=format_timestamp_ms(event.due_ms),
+        at=format_timestamp_ms(event.at_ms),
+        elapsed_s=event.elapsed_ms / 1000,
+        detected_at=format_timestamp_ms(event.detected_at_ms),
+        detection_delay_ms=event.detection_delay_ms,
+        late=event.detection_delay_ms > late_after_ms,
+        reason=event.reason.value if event.reason else None,
+    )
+
+
+def encode(record: SlaEventRecord) -> bytes:
+    return orjson.dumps(record)
