@@ -6,7 +6,7 @@ DURATION ?= 0
 RATE ?= 200
 
 .DEFAULT_GOAL := help
-.PHONY: help venv install lint test test-unit test-integration demo schemas system-packages clean
+.PHONY: help venv install lint test test-unit test-integration demo bench schemas system-packages clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ test-integration: venv system-packages ## integration tests only
 
 demo: venv ## run everything on embedded defaults; DURATION=60 stops after a minute
 	$(BIN)/slawatch demo --duration $(DURATION) --rate $(RATE)
+
+bench: venv ## throughput, detection delay, memory and recovery (several minutes)
+	$(BIN)/slawatch bench
 
 schemas: venv ## regenerate schemas/json from the Python models
 	$(BIN)/slawatch schemas export

@@ -256,6 +256,7 @@ class SlaTimers:
                 heapq.heappush(timers.queue, (next_ms, key))
 
         await self._emit(timers, partition, effects, now_ms)
+        self.metrics.timer_events.inc(len(batch.events))
         self.metrics.timer_batch_seconds.observe(time.perf_counter() - started)
 
     def _load(self, key: bytes, old_deadlines: dict[bytes, int | None]) -> ConversationState | None:
@@ -271,13 +272,18 @@ class SlaTimers:
     ) -> None:
         window_ms = int(self.settings.emitted_window_s * 1000)
         late_after_ms = int(self.settings.late_after_s * 1000)
+        producer = self.app.producer
+        topic = self.settings.topic_sla_events
         for effect in effects:
             event_id = effect.event_id
             if event_id in timers.emitted:
                 self.metrics.sla_duplicates_suppressed.inc()
                 continue
             record = to_record(effect, late_after_ms=late_after_ms)
-            await self.sink.send(key=event_id.encode(), value=encode(record), partition=partition)
+            # Straight to the app's producer (Topic.send builds a future and a message
+            # object per record). Faust flushes this producer before it commits the input
+            # offsets, so delivery stays at least once.
+            await producer.send(topic, event_id.encode(), encode(record), partition, None, None)
             timers.remember(event_id, now_ms, window_ms)
             self.metrics.sla_events.labels(effect.metric.value, effect.kind.value).inc()
             if effect.kind in _ALERT_KINDS:

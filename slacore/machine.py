@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any, Protocol
 
 from slacore.effects import SlaEvent
@@ -34,6 +33,7 @@ from slacore.state import (
     Cycle,
     StoppedCycle,
     event_id_hash,
+    evolve,
     metric_index,
 )
 
@@ -146,7 +146,7 @@ class _Run:
                 paused=paused,
             )
         )
-        self.state = replace(
+        self.state = evolve(
             state,
             open_cycles=(*state.open_cycles, cycle),
             started_counts=(counts[0], counts[1], counts[2], counts[3], counts[4]),
@@ -158,7 +158,7 @@ class _Run:
         calendar = self.policy.calendar
         remaining = max(0, cycle.target_ms - cycle.used_ms)
         risk_after = max(0, self.policy.at_risk_after_ms(cycle.target_ms) - cycle.used_ms)
-        return replace(
+        return evolve(
             cycle,
             due_ms=calendar.add(cycle.run_started_ms, remaining),
             at_risk_ms=calendar.add(cycle.run_started_ms, risk_after),
@@ -173,7 +173,7 @@ class _Run:
         cycles = tuple(
             c for c in (new if c is old else c for c in self.state.open_cycles) if c is not None
         )
-        self.state = replace(self.state, open_cycles=cycles)
+        self.state = evolve(self.state, open_cycles=cycles)
 
     # stopping
 
@@ -209,7 +209,7 @@ class _Run:
             retracted=retracted,
         )
         others = tuple(s for s in self.state.stopped if s.metric is not cycle.metric)
-        self.state = replace(self.state, stopped=(*others, record))
+        self.state = evolve(self.state, stopped=(*others, record))
 
     def maybe_correct_stopped(self, metric: Metric, at_ms: int) -> None:
         """A stop older than the recorded one: if it proves a missed cycle met, say so.
@@ -229,16 +229,16 @@ class _Run:
         if not last.retracted:
             self.emit(SlaEventKind.RETRACTED, last, at_ms=at_ms, elapsed_ms=elapsed)
         self.emit(SlaEventKind.MET, last, at_ms=at_ms, elapsed_ms=elapsed)
-        corrected = replace(
+        corrected = evolve(
             last, stopped_ms=at_ms, elapsed_ms=elapsed, outcome=SlaEventKind.MET, retracted=True
         )
         others = tuple(s for s in self.state.stopped if s.metric is not metric)
-        self.state = replace(self.state, stopped=(*others, corrected))
+        self.state = evolve(self.state, stopped=(*others, corrected))
 
     def cancel_all(self, at_ms: int, reason: CancelReason) -> None:
         for cycle in self.state.open_cycles:
             self.cancel(cycle, at_ms, reason)
-        self.state = replace(self.state, closed=True)
+        self.state = evolve(self.state, closed=True)
 
     # pausing
 
@@ -246,19 +246,21 @@ class _Run:
         if cycle.paused:
             return
         used = self.elapsed(cycle, max(at_ms, cycle.run_started_ms))
-        self._replace_cycle(cycle, replace(cycle, used_ms=used, paused=True))
+        self._replace_cycle(cycle, evolve(cycle, used_ms=used, paused=True))
 
     def resume(self, cycle: Cycle, at_ms: int) -> None:
         if not cycle.paused:
             return
-        resumed = self._schedule(replace(cycle, paused=False, run_started_ms=at_ms))
+        resumed = self._schedule(evolve(cycle, paused=False, run_started_ms=at_ms))
         self._replace_cycle(cycle, resumed)
 
     # context
 
     def set_context(self, **changes: Any) -> None:
-        values = {k: _opt(v) for k, v in changes.items()}
-        self.state = replace(self.state, context=replace(self.state.context, **values))
+        context = self.state.context
+        values = {k: _opt(v) for k, v in changes.items() if getattr(context, k) != v}
+        if values:  # most events repeat what the context already says
+            self.state = evolve(self.state, context=evolve(context, **values))
 
     def first_reply_at_or_after(self, at_ms: int) -> int | None:
         for reply in self.state.reply_times:
@@ -268,7 +270,7 @@ class _Run:
 
     def record_reply(self, at_ms: int) -> None:
         times = tuple(sorted((*self.state.reply_times, at_ms)))[-REPLY_WINDOW:]
-        self.state = replace(self.state, reply_times=times)
+        self.state = evolve(self.state, reply_times=times)
 
 
 # --- what each input event does ------------------------------------------------------------
@@ -309,13 +311,13 @@ def _ticket_created(run: _Run, event: Any) -> None:
         customer_group=event.customer_group,
         status=event.status,
     )
-    run.state = replace(run.state, created=True)
+    run.state = evolve(run.state, created=True)
     if event.status not in ("solved", "closed"):
         run.start(Metric.RESOLUTION, t)
     if event.opened_by == "agent":
         early = run.state.early_customer_ms
         if early is None:
-            run.state = replace(run.state, awaiting_customer=True)
+            run.state = evolve(run.state, awaiting_customer=True)
             return
         t = early
     cycle = run.start(Metric.FIRST_REPLY, t)
@@ -330,10 +332,10 @@ def _message_received(run: _Run, event: Any) -> None:
     state = run.state
     if not state.created:
         early = state.early_customer_ms
-        run.state = replace(state, early_customer_ms=t if early is None else min(early, t))
+        run.state = evolve(state, early_customer_ms=t if early is None else min(early, t))
         return
     if state.awaiting_customer:
-        run.state = replace(state, awaiting_customer=False)
+        run.state = evolve(state, awaiting_customer=False)
         cycle = run.start(Metric.FIRST_REPLY, t)
         reply = run.first_reply_at_or_after(t)
         if cycle is not None and reply is not None:
@@ -394,7 +396,7 @@ def _chat_started(run: _Run, event: Any) -> None:
     run.set_context(
         priority=event.priority, department=event.department, customer_group=event.customer_group
     )
-    run.state = replace(run.state, created=True)
+    run.state = evolve(run.state, created=True)
 
 
 def _chat_message(run: _Run, event: Any) -> None:
@@ -420,7 +422,7 @@ def _chat_ended(run: _Run, event: Any) -> None:
             run.stop(cycle, t)  # the customer waited past due: missed
         else:
             run.cancel(cycle, t, CancelReason.CHAT_ENDED)
-    run.state = replace(run.state, closed=True)
+    run.state = evolve(run.state, closed=True)
 
 
 def _call_queued(run: _Run, event: Any) -> None:
@@ -429,7 +431,7 @@ def _call_queued(run: _Run, event: Any) -> None:
     if last is not None and t <= last.stopped_ms:
         return  # a replayed queue entry: that wait is already settled
     run.set_context(queue=event.queue, priority=event.priority, department=event.department)
-    run.state = replace(run.state, created=True)
+    run.state = evolve(run.state, created=True)
     run.start(Metric.CALL_ANSWER, t)
 
 
@@ -448,7 +450,7 @@ def _caller_left(run: _Run, at_ms: int) -> None:
             run.cancel(cycle, at_ms, CancelReason.ABANDONED_BEFORE_DUE)
         else:
             run.stop(cycle, at_ms)  # abandoned after due: missed
-    run.state = replace(run.state, closed=True)
+    run.state = evolve(run.state, closed=True)
 
 
 def _call_abandoned(run: _Run, event: Any) -> None:
@@ -519,7 +521,7 @@ def apply(
     if _KIND_OF_TYPE[event.type.split(".", 1)[0]] is not state.context.kind:
         raise IllegalTransition(f"{event.type} cannot happen to a {state.context.kind.value}")
     hashes = (*state.recent_event_hashes, event_hash)[-DEDUP_WINDOW:]
-    state = replace(state, recent_event_hashes=hashes)
+    state = evolve(state, recent_event_hashes=hashes)
     if state.closed:
         return state, []  # closed, deleted, ended: nothing more counts
     run = _Run(state, policy, now_ms)
@@ -539,10 +541,10 @@ def advance(
         if not cycle.at_risk_sent and cycle.at_risk_ms <= watermark_ms:
             elapsed = run.elapsed(cycle, cycle.at_risk_ms)
             run.emit(SlaEventKind.AT_RISK, cycle, at_ms=cycle.at_risk_ms, elapsed_ms=elapsed)
-            updated = replace(updated, at_risk_sent=True)
+            updated = evolve(updated, at_risk_sent=True)
         if not cycle.breach_sent and cycle.due_ms <= watermark_ms:
             run.emit(SlaEventKind.BREACHED, cycle, at_ms=cycle.due_ms, elapsed_ms=cycle.target_ms)
-            updated = replace(updated, breach_sent=True)
+            updated = evolve(updated, breach_sent=True)
         if updated is not cycle:
             run._replace_cycle(cycle, updated)
     run.effects.sort(key=lambda effect: effect.at_ms)  # in event-time order

@@ -149,6 +149,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from streams.bench import run_bench
+
+    return run_bench(
+        events=args.events, open_timers=args.open_timers, probes=args.probes, out=args.out
+    )
+
+
 def _cmd_embedded(args: argparse.Namespace) -> int:
     from streams.embedded import EmbeddedBroker, EmbeddedRedis
 
@@ -225,6 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=None, help="simulator seed (default: random)")
     demo.add_argument("--run-dir", type=Path, default=Path(".run/demo"))
     demo.set_defaults(run=_cmd_demo)
+
+    bench = commands.add_parser("bench", help="measure throughput, delay, memory, recovery")
+    bench.add_argument("--events", type=int, default=200_000, help="events for (a) and (b)")
+    bench.add_argument("--open-timers", type=int, default=1_000_000, help="timers held open")
+    bench.add_argument("--probes", type=int, default=500, help="breaches timed for (c)")
+    bench.add_argument("--out", type=Path, default=Path("bench-results/bench.json"))
+    bench.set_defaults(run=_cmd_bench)
 
     embedded = commands.add_parser("embedded", help="run the embedded broker and Redis only")
     embedded.add_argument("--run-dir", type=Path, default=Path(".run/embedded"))

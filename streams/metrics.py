@@ -54,6 +54,11 @@ class Metrics:
             "Offset commits that failed (a rebalance moved the partition; input is re-read).",
             registry=registry,
         )
+        self.timer_events = Counter(
+            "slawatch_timer_events",
+            "Normalised events applied to conversation states by the timers.",
+            registry=registry,
+        )
         self.sla_events = Counter(
             "slawatch_sla_events",
             "SLA events emitted, by metric and kind.",
