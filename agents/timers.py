@@ -97,17 +97,9 @@ class SlaTimers:
         self.table = app.Table(
             "sla-state", partitions=settings.partitions, key_type=bytes, value_type=bytes
         )
-        # Raw bytes both ways: Faust's default serializer for topics is JSON.
+        # Raw bytes: Faust's default serializer for topics is JSON.
         self.source = app.topic(
             settings.topic_normalised,
-            key_type=bytes,
-            value_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=settings.partitions,
-        )
-        self.sink = app.topic(
-            settings.topic_sla_events,
             key_type=bytes,
             value_type=bytes,
             key_serializer="raw",

@@ -123,6 +123,14 @@ class Const:
         return {"const": self.value}
 
 
+def _within(value: float, minimum: float, maximum: float, path: str) -> float:
+    if not minimum <= value <= maximum:
+        raise Invalid(
+            RejectReason.INVALID_VALUE, f"field {path!r}: {value} is outside {minimum}..{maximum}"
+        )
+    return value
+
+
 class Integer:
     """A whole number within bounds."""
 
@@ -135,12 +143,7 @@ class Integer:
             value = int(value)  # JSON does not tell 1 from 1.0; neither does JSON Schema
         if isinstance(value, bool) or not isinstance(value, int):
             raise _wrong_type(path, "an integer", value)
-        if not self.minimum <= value <= self.maximum:
-            raise Invalid(
-                RejectReason.INVALID_VALUE,
-                f"field {path!r}: {value} is outside {self.minimum}..{self.maximum}",
-            )
-        return value
+        return _within(value, self.minimum, self.maximum, path)
 
     def json_schema(self) -> JsonSchema:
         return {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}
@@ -156,12 +159,7 @@ class Number:
     def parse(self, value: object, path: str) -> object:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise _wrong_type(path, "a number", value)
-        if not self.minimum <= value <= self.maximum:
-            raise Invalid(
-                RejectReason.INVALID_VALUE,
-                f"field {path!r}: {value} is outside {self.minimum}..{self.maximum}",
-            )
-        return value
+        return _within(value, self.minimum, self.maximum, path)
 
     def json_schema(self) -> JsonSchema:
         return {"type": "number", "minimum": self.minimum, "maximum": self.maximum}
