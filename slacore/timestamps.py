@@ -18,7 +18,8 @@ _RFC3339 = re.compile(
 )
 
 #: Epoch milliseconds accepted: 2000-01-01 to 2100-01-01. Anything outside is far more
-#: likely seconds or microseconds sent by mistake than a real event time.
+#: likely seconds or microseconds sent by mistake than a real event time. RFC 3339 strings
+#: cannot be mistaken that way and may be any time since 1970 (history replays, backfills).
 MIN_EPOCH_MS = 946_684_800_000
 MAX_EPOCH_MS = 4_102_444_800_000
 
@@ -31,8 +32,9 @@ def parse_timestamp_ms(value: object) -> int:
     """Return ``value`` as epoch milliseconds (UTC), or raise :class:`InvalidTimestamp`.
 
     Accepts an RFC 3339 string with an explicit offset (a naive time is ambiguous and is
-    refused) or an integer count of epoch milliseconds. Sub-millisecond digits are cut,
-    not rounded, so parsing is stable whatever the precision sent.
+    refused) from 1970 on, or an integer count of epoch milliseconds in 2000..2100.
+    Sub-millisecond digits are cut, not rounded, so parsing is stable whatever the
+    precision sent.
     """
     if isinstance(value, bool):
         raise InvalidTimestamp(f"expected an RFC 3339 string or epoch milliseconds, got {value!r}")
@@ -66,8 +68,8 @@ def parse_timestamp_ms(value: object) -> int:
         raise InvalidTimestamp(f"{value!r} is not a real date-time: {exc}") from None
     millis = int((fraction or "0")[:3].ljust(3, "0"))
     epoch_ms = int(moment.timestamp()) * 1000 + millis
-    if not MIN_EPOCH_MS <= epoch_ms < MAX_EPOCH_MS:
-        raise InvalidTimestamp(f"{value!r} is outside 2000-01-01..2100-01-01")
+    if epoch_ms < 0:
+        raise InvalidTimestamp(f"{value!r} is before 1970-01-01")
     return epoch_ms
 
 

@@ -10,7 +10,7 @@ from slacore.timestamps import InvalidTimestamp, format_timestamp_ms, parse_time
 
 # Naive bounds are what st.datetimes() wants; the test attaches an offset to each value.
 moments = st.datetimes(
-    min_value=datetime(2000, 1, 2),  # noqa: DTZ001
+    min_value=datetime(1970, 1, 2),  # noqa: DTZ001
     max_value=datetime(2099, 12, 30),  # noqa: DTZ001
 )
 offsets = st.integers(min_value=-14 * 60, max_value=14 * 60).map(
@@ -23,6 +23,12 @@ def test_rfc3339_with_any_offset_matches_datetime(moment, tz) -> None:
     aware = moment.replace(tzinfo=tz, microsecond=moment.microsecond // 1000 * 1000)
     expected = int(aware.replace(microsecond=0).timestamp()) * 1000 + aware.microsecond // 1000
     assert parse_timestamp_ms(aware.isoformat(timespec="milliseconds")) == expected
+
+
+def test_history_is_accepted_as_rfc3339_but_not_as_epoch_ms() -> None:
+    assert parse_timestamp_ms("1999-02-01T07:02:56+02:00") == 917_845_376_000
+    with pytest.raises(InvalidTimestamp, match="seconds or microseconds"):
+        parse_timestamp_ms(917_845_376_000)
 
 
 @given(st.integers(min_value=946_684_800_000, max_value=4_102_444_799_999))
@@ -52,7 +58,7 @@ def test_zulu_and_offset_agree() -> None:
         "2026-13-01T12:00:00Z",
         "2026-06-01T24:00:00Z",
         "2026-06-01T12:00:00+24:00",
-        "1999-12-31T23:59:59Z",  # before 2000
+        "1969-12-31T23:59:59Z",  # before the epoch
         1_795_348_800,  # seconds, not milliseconds
         1_795_348_800_000_000,  # microseconds
         True,
