@@ -234,7 +234,15 @@ def _machine() -> dict[str, Any]:
     }
 
 
-def run_bench(*, events: int, open_timers: int, probes: int, out: Path, seed: int = 7) -> int:
+def run_bench(
+    *,
+    events: int,
+    open_timers: int,
+    probes: int,
+    out: Path,
+    seed: int = 7,
+    keep_run_dir: bool = False,
+) -> int:
     """Run every measurement; print the table; write ``out`` (JSON)."""
     run_dir = Path(tempfile.mkdtemp(prefix="slawatch-bench-"))
     results: dict[str, Any] = {"machine": _machine(), "params": {
@@ -351,7 +359,10 @@ def run_bench(*, events: int, open_timers: int, probes: int, out: Path, seed: in
             finally:
                 second.stop()
     finally:
-        shutil.rmtree(run_dir, ignore_errors=True)
+        if keep_run_dir:
+            print(f"logs kept in {run_dir}", flush=True)
+        else:
+            shutil.rmtree(run_dir, ignore_errors=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     _print(results)

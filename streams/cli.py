@@ -153,7 +153,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from streams.bench import run_bench
 
     return run_bench(
-        events=args.events, open_timers=args.open_timers, probes=args.probes, out=args.out
+        events=args.events,
+        open_timers=args.open_timers,
+        probes=args.probes,
+        out=args.out,
+        keep_run_dir=args.keep_run_dir,
     )
 
 
@@ -239,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--open-timers", type=int, default=1_000_000, help="timers held open")
     bench.add_argument("--probes", type=int, default=500, help="breaches timed for (c)")
     bench.add_argument("--out", type=Path, default=Path("bench-results/bench.json"))
+    bench.add_argument(
+        "--keep-run-dir", action="store_true", help="keep the workers' and servers' logs"
+    )
     bench.set_defaults(run=_cmd_bench)
 
     embedded = commands.add_parser("embedded", help="run the embedded broker and Redis only")
