@@ -104,10 +104,7 @@ async def _raw_ceiling(settings: Settings, expected: int) -> float:
 
 class _Worker:
     def __init__(self, settings: Settings, log: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SLAWATCH_")}
-        for name, *_ in settings.describe():
-            env[name] = str(getattr(settings, name.removeprefix("SLAWATCH_").lower()))
-        env["SLAWATCH_LOG_LEVEL"] = "warning"
+        env = settings.with_overrides(log_level="warning").to_environment()
         self.port = settings.web_port
         self._log = log.open("ab")
         self.process = subprocess.Popen(

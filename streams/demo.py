@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
 import shutil
 import signal
@@ -38,25 +37,6 @@ from streams.errors import SlawatchError
 from streams.registry import read_workers
 from streams.settings import Settings, load_settings
 from streams.topics import ensure_topics
-
-
-def _worker_env(settings: Settings) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SLAWATCH_")}
-    env.update(
-        {
-            "SLAWATCH_BROKER_URL": settings.broker_url,
-            "SLAWATCH_REDIS_URL": str(settings.redis_url),
-            "SLAWATCH_WEB_PORT": str(settings.web_port),
-            "SLAWATCH_DATA_DIR": str(settings.data_dir),
-            "SLAWATCH_STORE": settings.store,
-            "SLAWATCH_WORKER_ID": "demo-worker-1",
-            "SLAWATCH_LOG_LEVEL": "warning",
-            "SLAWATCH_SLA_TIME_SCALE": str(settings.sla_time_scale),
-            "SLAWATCH_WATERMARK_GRACE_MS": str(settings.watermark_grace_ms),
-            "SLAWATCH_TIMER_TICK_MS": str(settings.timer_tick_ms),
-        }
-    )
-    return env
 
 
 def _ready(port: int) -> bool:
@@ -153,7 +133,7 @@ async def _run(
             "-m",
             "streams.cli",
             "worker",
-            env=_worker_env(settings),
+            env=settings.to_environment(),
             stdout=worker_log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -258,6 +238,8 @@ def run_demo(
             web_port=free_port(),
             data_dir=run_dir / "data",
             store="memory://",
+            worker_id="demo-worker-1",
+            log_level="warning",
             sla_time_scale=time_scale,
             # Everything is on loopback: producers deliver within milliseconds, so the
             # demo can wait less for stragglers than a production default would.

@@ -159,6 +159,16 @@ class Settings:
             lines.append(f"| `{env}` | `{shown}` | {doc} |")
         return "\n".join(lines)
 
+    def to_environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The environment that gives a child process (``slawatch worker``) exactly these
+        settings: ``base`` (default: this process's) without its ``SLAWATCH_*`` variables,
+        plus one per setting. Secrets are passed as they are: this is for child processes."""
+        base = os.environ if base is None else base
+        env = {k: v for k, v in base.items() if not k.startswith(ENV_PREFIX)}
+        for f in fields(self):
+            env[ENV_PREFIX + f.name.upper()] = str(getattr(self, f.name))
+        return env
+
     def describe(self) -> list[tuple[str, str, str, str]]:
         """Return (env var, value, default, doc) per field, secrets masked."""
         rows = []

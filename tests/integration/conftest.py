@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -81,10 +80,7 @@ def settings_factory(
 
 def worker_environment(settings: Settings) -> dict[str, str]:
     """The environment that makes `slawatch worker` use ``settings``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SLAWATCH_")}
-    for name, *_ in settings.describe():
-        env[name] = str(getattr(settings, name.removeprefix("SLAWATCH_").lower()))
-    return env
+    return settings.to_environment()
 
 
 def run(coro: Any) -> Any:

@@ -103,3 +103,12 @@ def test_readme_configuration_table_is_generated_from_the_settings() -> None:
     assert readme[start:end].strip() == Settings.markdown_table(), (
         "run `slawatch config --markdown` and paste it into README.md"
     )
+
+
+def test_environment_for_a_child_reproduces_the_settings(tmp_path) -> None:
+    settings = load_settings(
+        None, environ={}, partitions=7, redis_url="redis://:pw@h:1/0", sla_targets_file=""
+    )
+    env = settings.to_environment({"PATH": "/bin", "SLAWATCH_PARTITIONS": "99"})
+    assert env["PATH"] == "/bin" and env["SLAWATCH_PARTITIONS"] == "7"
+    assert load_settings(None, environ=env) == settings
