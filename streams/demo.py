@@ -38,6 +38,9 @@ from streams.registry import read_workers
 from streams.settings import Settings, load_settings
 from streams.topics import ensure_topics
 
+#: The demo's SLA targets: the built-in ones, with resolution shortened (see the file).
+DEMO_TARGETS = Path(__file__).with_name("demo_targets.yaml")
+
 
 def _ready(port: int) -> bool:
     try:
@@ -241,6 +244,7 @@ def run_demo(
             worker_id="demo-worker-1",
             log_level="warning",
             sla_time_scale=time_scale,
+            sla_targets_file=str(DEMO_TARGETS),
             # Everything is on loopback: producers deliver within milliseconds, so the
             # demo can wait less for stragglers than a production default would.
             watermark_grace_ms=100,
