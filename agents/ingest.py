@@ -3,9 +3,9 @@
 This adapter reads with aiokafka's batch API instead of a Faust stream. Faust delivers
 each message through its own per-message machinery (measured at ~13,700 messages/s for an
 agent that does nothing, see docs/ARCHITECTURE.md), which is below the throughput slawatch
-needs before any SLA work is done; a batch read costs a few microseconds per message. The
-downstream Faust agents then receive one normalised message per destination partition and
-batch, so Faust's per-message cost is paid per batch.
+needs before any SLA work is done; a raw batch read and decode ran at 233,000 messages/s
+(docs/BENCHMARKS.md). The downstream Faust agent then receives one normalised message per
+destination partition and batch, so Faust's per-message cost is paid per batch.
 
 Ingest also reports event-time watermarks (slacore/watermark.py): every normalised message
 carries the watermark of each input partition this worker reads, and every
