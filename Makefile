@@ -6,7 +6,7 @@ DURATION ?= 0
 RATE ?= 200
 
 .DEFAULT_GOAL := help
-.PHONY: help venv install lint test test-unit test-integration demo bench schemas system-packages clean
+.PHONY: help venv install lint test test-unit test-integration demo bench bench-policy schemas system-packages clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ demo: venv ## run everything on embedded defaults; DURATION=60 stops after a min
 
 bench: venv ## throughput, detection delay, memory and recovery (several minutes)
 	$(BIN)/slawatch bench
+
+bench-policy: venv ## business-time due computations and replay throughput (no broker)
+	$(BIN)/slawatch bench-policy
 
 schemas: venv ## regenerate schemas/json from the Python models
 	$(BIN)/slawatch schemas export

@@ -77,6 +77,8 @@ class RoutedBatch:
     dead_letters: list[tuple[bytes | None, DeadLetter]] = field(default_factory=list)
     read_by_topic: Tally[str] = field(default_factory=Tally)
     valid_by_type: Tally[str] = field(default_factory=Tally)
+    #: Latest ``occurred_at`` of the valid events, per input (topic, partition).
+    event_time: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 def route(
@@ -119,6 +121,9 @@ def route(
             routed.dead_letters.append((record.key, letter))
             continue
         routed.valid_by_type[outcome.type] += 1
+        source = (record.topic, record.partition)
+        if outcome.occurred_at > routed.event_time.get(source, -(2**63)):
+            routed.event_time[source] = outcome.occurred_at
         destination = partition_for(outcome.key, partitions)
         routed.normalised.setdefault(destination, []).append(outcome)
     return routed
@@ -146,6 +151,7 @@ class IngestService(Service):
         self.producer: AIOKafkaProducer | None = None
         #: Kafka timestamp of the last record read, per input partition.
         self.last_record_ms: dict[TopicPartition, int] = {}
+        self.last_event_ms: dict[TopicPartition, int] = {}
         self._last_tick = 0.0
         self._sent_since_tick: set[int] = set()
 
@@ -221,6 +227,9 @@ class IngestService(Service):
         for tp, records in batch.items():
             if records:
                 self.last_record_ms[tp] = max(self.last_record_ms.get(tp, 0), records[-1].timestamp)
+            event_ms = routed.event_time.get((tp.topic, tp.partition))
+            if event_ms is not None and event_ms > self.last_event_ms.get(tp, -(2**63)):
+                self.last_event_ms[tp] = event_ms
         watermarks = await self.watermarks()
         sends = []
         for partition, events in routed.normalised.items():
@@ -260,6 +269,7 @@ class IngestService(Service):
             watermark = partition_watermark(
                 caught_up=caught_up,
                 last_record_ms=self.last_record_ms.get(tp),
+                last_event_ms=self.last_event_ms.get(tp),
                 # when the fetch response that told us the end offset arrived
                 end_observed_ms=self.consumer.last_poll_timestamp(tp),
                 grace_ms=self.settings.watermark_grace_ms,

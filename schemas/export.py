@@ -10,6 +10,8 @@ import orjson
 from schemas.deadletter import DEAD_LETTER_VERSION, DeadLetter
 from schemas.events import EVENT_TYPES, SCHEMA_VERSION
 from schemas.model import model_json_schema
+from schemas.policy_schema import DESCRIPTION as POLICY_DESCRIPTION
+from schemas.policy_schema import POLICY_SCHEMA_VERSION, policy_json_schema
 from schemas.sla_events import SLA_EVENT_VERSION, SlaEventRecord
 
 SCHEMA_DIR = Path(__file__).parent / "json"
@@ -46,6 +48,9 @@ def all_schemas() -> dict[str, Any]:
         "sla-event",
         SlaEventRecord.DESCRIPTION,
         model_json_schema(SlaEventRecord),
+    )
+    documents[f"policy.v{POLICY_SCHEMA_VERSION}.json"] = _document(
+        "policy", POLICY_SCHEMA_VERSION, "policy", POLICY_DESCRIPTION, policy_json_schema()
     )
     return documents
 

@@ -48,6 +48,9 @@ class SlaEventRecord:
     target_s: float = spec_field(Number(0, 2**53), "Target, seconds of working time.")
     started_at: str = spec_field(Text(40), "When the cycle started (RFC 3339, UTC).")
     due_at: str = spec_field(Text(40), "When it is or was due.")
+    at_risk_at: str = spec_field(
+        Text(40), "When the cycle is or was at risk (its at-risk threshold, event time)."
+    )
     at: str = spec_field(
         Text(40), "The event time this is about: the at-risk instant, due, or the stop."
     )
@@ -61,6 +64,9 @@ class SlaEventRecord:
     )
     reason: str | None = spec_field(
         Nullable(Choice(*(r.value for r in CancelReason))), "Why it was cancelled.", default=None
+    )
+    previous_level: str | None = spec_field(
+        Nullable(_NAME), "For level_changed: the level before.", default=None
     )
 
 
@@ -88,12 +94,14 @@ def to_record(event: SlaEvent, *, late_after_ms: int) -> SlaEventRecord:
         target_s=event.target_ms / 1000,
         started_at=format_timestamp_ms(event.started_ms),
         due_at=format_timestamp_ms(event.due_ms),
+        at_risk_at=format_timestamp_ms(event.at_risk_ms),
         at=format_timestamp_ms(event.at_ms),
         elapsed_s=event.elapsed_ms / 1000,
         detected_at=format_timestamp_ms(event.detected_at_ms),
         detection_delay_ms=event.detection_delay_ms,
         late=event.detection_delay_ms > late_after_ms,
         reason=event.reason.value if event.reason else None,
+        previous_level=event.previous_level,
     )
 
 

@@ -15,6 +15,7 @@ class SlaEvent:
 
     ``at_ms`` is the event time it refers to: the at-risk instant, due, or the stop.
     ``elapsed_ms`` is the working time from start to stop (finals) or to ``at_ms``.
+    ``level_changed`` may happen several times to a cycle; its id adds the event time.
     ``detected_at_ms`` is the wall-clock time slawatch decided it; for ``at_risk`` and
     ``breached`` the detection delay is ``detected_at_ms - at_ms``.
     """
@@ -31,11 +32,18 @@ class SlaEvent:
     elapsed_ms: int
     detected_at_ms: int
     policy_version: str
+    #: The cycle's at-risk instant (event time) as scheduled when this was decided.
+    at_risk_ms: int = 0
     reason: CancelReason | None = None
+    #: For ``level_changed``: the level before.
+    previous_level: str | None = None
 
     @property
     def event_id(self) -> str:
-        return f"{self.key}|{self.metric.value}|{self.cycle}|{self.kind.value}"
+        base = f"{self.key}|{self.metric.value}|{self.cycle}|{self.kind.value}"
+        if self.kind is SlaEventKind.LEVEL_CHANGED:  # the one kind a cycle can have twice
+            return f"{base}@{self.at_ms}"
+        return base
 
     @property
     def detection_delay_ms(self) -> int:

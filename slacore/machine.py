@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from slacore.effects import SlaEvent
 from slacore.keys import ConversationKind
-from slacore.policy import SlaPolicy
+from slacore.policy import SlaLevel, SlaPolicy
 from slacore.sla import CancelReason, Metric, SlaEventKind
 from slacore.state import (
     DEDUP_WINDOW,
@@ -93,6 +93,11 @@ class _Run:
         self.now_ms = now_ms
         self.effects: Effects = []
 
+    @property
+    def level(self) -> SlaLevel:
+        """The level the conversation is on (its targets, calendar, pause statuses)."""
+        return self.policy.level(self.state.context.level)
+
     # emitting
 
     def emit(
@@ -103,6 +108,7 @@ class _Run:
         at_ms: int,
         elapsed_ms: int,
         reason: CancelReason | None = None,
+        previous_level: str | None = None,
     ) -> None:
         self.effects.append(
             SlaEvent(
@@ -117,8 +123,10 @@ class _Run:
                 at_ms=at_ms,
                 elapsed_ms=elapsed_ms,
                 detected_at_ms=self.now_ms,
-                policy_version=self.policy.version,
+                policy_version=cycle.policy_version,
+                at_risk_ms=cycle.at_risk_ms,
                 reason=reason,
+                previous_level=previous_level,
             )
         )
 
@@ -127,12 +135,13 @@ class _Run:
     def start(self, metric: Metric, at_ms: int, used_ms: int = 0) -> Cycle | None:
         """Open a new cycle of ``metric`` at ``at_ms`` (None when the metric is untracked)."""
         state = self.state
-        target = self.policy.target_ms(metric, state.context.priority)
+        level = self.level
+        target = level.target_ms(metric)
         if target is None or state.open_cycle(metric) is not None:
             return None
         counts = list(state.started_counts)
         counts[metric_index(metric)] += 1
-        paused = metric is Metric.RESOLUTION and state.context.status in self.policy.pause_statuses
+        paused = metric is Metric.RESOLUTION and state.context.status in level.pause_statuses
         cycle = self._schedule(
             Cycle(
                 metric=metric,
@@ -144,6 +153,7 @@ class _Run:
                 at_risk_ms=0,
                 used_ms=used_ms,
                 paused=paused,
+                policy_version=self.policy.version,
             )
         )
         self.state = evolve(
@@ -154,20 +164,28 @@ class _Run:
         return cycle
 
     def _schedule(self, cycle: Cycle) -> Cycle:
-        """Compute due and at-risk from the current run and the working time used."""
-        calendar = self.policy.calendar
+        """Compute due and at-risk from the current run and the working time used.
+
+        A cycle already past its at-risk threshold keeps the instant it crossed it (or,
+        when a new level puts it past at once, the start of this run)."""
+        level = self.level
+        calendar = level.calendar
         remaining = max(0, cycle.target_ms - cycle.used_ms)
-        risk_after = max(0, self.policy.at_risk_after_ms(cycle.target_ms) - cycle.used_ms)
+        risk_after = level.at_risk_after_ms(cycle.target_ms) - cycle.used_ms
+        if risk_after > 0:
+            at_risk = calendar.add(cycle.run_started_ms, risk_after)
+        elif 0 < cycle.at_risk_ms <= cycle.run_started_ms:
+            at_risk = cycle.at_risk_ms
+        else:
+            at_risk = cycle.run_started_ms
         return evolve(
-            cycle,
-            due_ms=calendar.add(cycle.run_started_ms, remaining),
-            at_risk_ms=calendar.add(cycle.run_started_ms, risk_after),
+            cycle, due_ms=calendar.add(cycle.run_started_ms, remaining), at_risk_ms=at_risk
         )
 
     def elapsed(self, cycle: Cycle, at_ms: int) -> int:
         if cycle.paused:
             return cycle.used_ms
-        return cycle.used_ms + self.policy.calendar.elapsed(cycle.run_started_ms, at_ms)
+        return cycle.used_ms + self.level.calendar.elapsed(cycle.run_started_ms, at_ms)
 
     def _replace_cycle(self, old: Cycle, new: Cycle | None) -> None:
         cycles = tuple(
@@ -207,6 +225,8 @@ class _Run:
             outcome=outcome,
             breach_sent=cycle.breach_sent,
             retracted=retracted,
+            at_risk_ms=cycle.at_risk_ms,
+            policy_version=cycle.policy_version,
         )
         others = tuple(s for s in self.state.stopped if s.metric is not cycle.metric)
         self.state = evolve(self.state, stopped=(*others, record))
@@ -223,7 +243,7 @@ class _Run:
             or not last.started_ms <= at_ms < last.stopped_ms
         ):
             return
-        elapsed = self.policy.calendar.elapsed(last.started_ms, at_ms)
+        elapsed = self.level.calendar.elapsed(last.started_ms, at_ms)
         if elapsed > last.target_ms:
             return
         if not last.retracted:
@@ -253,6 +273,52 @@ class _Run:
             return
         resumed = self._schedule(evolve(cycle, paused=False, run_started_ms=at_ms))
         self._replace_cycle(cycle, resumed)
+
+    # levels
+
+    def apply_rules(self, at_ms: int) -> None:
+        """Evaluate the rules at event time ``at_ms``; move the open cycles to the level
+        they choose (and to this policy version). See :meth:`_move`."""
+        state = self.state
+        new = self.policy.level_for(state.context, at_ms)
+        old = state.context.level
+        version = self.policy.version
+        if new == old and all(c.policy_version == version for c in state.open_cycles):
+            return
+        # Working time used so far, measured on the level that has applied until now.
+        used = {id(c): self.elapsed(c, max(at_ms, c.run_started_ms)) for c in state.open_cycles}
+        if new != old:
+            self.set_context(level=new)
+        for cycle in self.state.open_cycles:
+            self._move(cycle, at_ms, used[id(cycle)], old if new != old else None)
+
+    def _move(self, cycle: Cycle, at_ms: int, used_ms: int, previous: str | None) -> None:
+        """Put an open cycle on the current level: it keeps its start and the working time
+        already used; the rest runs on the new level's target and calendar from ``at_ms``.
+        A metric the new level does not track is cancelled."""
+        target = self.level.target_ms(cycle.metric)
+        if target is None:
+            self.emit(
+                SlaEventKind.CANCELLED, cycle, at_ms=at_ms, elapsed_ms=used_ms,
+                reason=CancelReason.LEVEL_CHANGED,
+            )  # fmt: skip
+            self._close(cycle, at_ms, used_ms, SlaEventKind.CANCELLED, retracted=False)
+            return
+        moved = evolve(
+            cycle,
+            target_ms=target,
+            used_ms=used_ms,
+            run_started_ms=max(at_ms, cycle.run_started_ms),
+            policy_version=self.policy.version,
+        )
+        if not moved.paused:
+            moved = self._schedule(moved)
+        self._replace_cycle(cycle, moved)
+        if previous is not None:
+            self.emit(
+                SlaEventKind.LEVEL_CHANGED, moved, at_ms=at_ms, elapsed_ms=used_ms,
+                previous_level=previous,
+            )  # fmt: skip
 
     # context
 
@@ -299,6 +365,24 @@ def _agent_replied(run: _Run, metrics: tuple[Metric, ...], at_ms: int) -> None:
             run.maybe_correct_stopped(metric, at_ms)
 
 
+def _custom_fields(fields: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted(fields.items())) if fields else ()
+
+
+def _merged_custom_fields(
+    old: tuple[tuple[str, Any], ...], changed: dict[str, Any]
+) -> tuple[tuple[str, Any], ...]:
+    merged = dict(old)
+    merged.update(changed)
+    return tuple(sorted((k, v) for k, v in merged.items() if v is not None))
+
+
+def _last_message(run: _Run, author: str, at_ms: int) -> None:
+    last = run.state.context.last_message_ms
+    if last is None or at_ms >= last:
+        run.set_context(last_message_author=author, last_message_ms=at_ms)
+
+
 def _ticket_created(run: _Run, event: Any) -> None:
     t = event.occurred_at
     if run.state.created:
@@ -308,10 +392,18 @@ def _ticket_created(run: _Run, event: Any) -> None:
         priority=event.priority,
         department=event.department,
         assignee=event.assignee,
+        assignee_status=event.assignee_status,
         customer_group=event.customer_group,
         status=event.status,
+        referrer_url=event.referrer_url,
+        tags=tuple(event.tags),
+        custom_fields=_custom_fields(event.custom_fields),
+        created_via_invitation=event.created_via_invitation,
+        created_ms=t,
+        changed_ms=t,
     )
     run.state = evolve(run.state, created=True)
+    run.apply_rules(t)
     if event.status not in ("solved", "closed"):
         run.start(Metric.RESOLUTION, t)
     if event.opened_by == "agent":
@@ -334,6 +426,7 @@ def _message_received(run: _Run, event: Any) -> None:
         early = state.early_customer_ms
         run.state = evolve(state, early_customer_ms=t if early is None else min(early, t))
         return
+    _last_message(run, "customer", t)
     if state.awaiting_customer:
         run.state = evolve(state, awaiting_customer=False)
         cycle = run.start(Metric.FIRST_REPLY, t)
@@ -352,22 +445,37 @@ def _message_received(run: _Run, event: Any) -> None:
 def _message_sent(run: _Run, event: Any) -> None:
     if event.visibility != "public":
         return  # internal notes never stop a reply timer
+    _last_message(run, "agent", event.occurred_at)
     _agent_replied(run, (Metric.FIRST_REPLY, Metric.NEXT_REPLY), event.occurred_at)
 
 
 def _ticket_updated(run: _Run, event: Any) -> None:
     t = event.occurred_at
     changes = event.changes
-    context_keys = ("priority", "channel", "department", "assignee", "customer_group")
+    context_keys = (
+        "priority", "channel", "department", "assignee", "assignee_status", "customer_group",
+        "referrer_url",
+    )  # fmt: skip
     run.set_context(**{k: changes[k] for k in context_keys if k in changes})
+    if "tags" in changes:
+        run.set_context(tags=tuple(changes["tags"]))
+    if "custom_fields" in changes:
+        merged = _merged_custom_fields(run.state.context.custom_fields, changes["custom_fields"])
+        run.set_context(custom_fields=merged)
+    changed = run.state.context.changed_ms
+    if changed is None or t > changed:
+        run.set_context(changed_ms=t)
     if changes.get("deleted"):
+        run.set_context(deleted=True)
         run.cancel_all(t, CancelReason.DELETED)
         return
+    old = run.state.context.status
+    new = changes.get("status", old)
+    run.set_context(status=new)
+    run.apply_rules(t)  # the level first: what the status change starts runs on it
     if "status" not in changes:
         return
-    old, new = run.state.context.status, changes["status"]
-    run.set_context(status=new)
-    pause_statuses = run.policy.pause_statuses
+    pause_statuses = run.level.pause_statuses
     resolution = run.state.open_cycle(Metric.RESOLUTION)
     if new == "closed":
         run.cancel_all(t, CancelReason.CLOSED)
@@ -394,13 +502,24 @@ def _ticket_updated(run: _Run, event: Any) -> None:
 
 def _chat_started(run: _Run, event: Any) -> None:
     run.set_context(
-        priority=event.priority, department=event.department, customer_group=event.customer_group
+        channel="chat",
+        priority=event.priority,
+        department=event.department,
+        customer_group=event.customer_group,
+        referrer_url=event.referrer_url,
+        tags=tuple(event.tags),
+        custom_fields=_custom_fields(event.custom_fields),
+        created_via_invitation=event.created_via_invitation,
+        created_ms=event.occurred_at,
+        changed_ms=event.occurred_at,
     )
     run.state = evolve(run.state, created=True)
+    run.apply_rules(event.occurred_at)
 
 
 def _chat_message(run: _Run, event: Any) -> None:
     t = event.occurred_at
+    _last_message(run, event.author, t)
     if event.author == "agent":
         if event.agent:
             run.set_context(assignee=event.agent)
@@ -412,6 +531,7 @@ def _chat_message(run: _Run, event: Any) -> None:
 def _chat_transferred(run: _Run, event: Any) -> None:
     changes = {"department": event.to_department, "assignee": event.to_agent}
     run.set_context(**{k: v for k, v in changes.items() if v is not None})
+    run.apply_rules(event.occurred_at)
 
 
 def _chat_ended(run: _Run, event: Any) -> None:
@@ -430,8 +550,18 @@ def _call_queued(run: _Run, event: Any) -> None:
     last = run.state.last_stopped(Metric.CALL_ANSWER)
     if last is not None and t <= last.stopped_ms:
         return  # a replayed queue entry: that wait is already settled
-    run.set_context(queue=event.queue, priority=event.priority, department=event.department)
+    run.set_context(
+        channel="phone",
+        queue=event.queue,
+        priority=event.priority,
+        department=event.department,
+        tags=tuple(event.tags),
+        custom_fields=_custom_fields(event.custom_fields),
+    )
+    if run.state.context.created_ms is None:
+        run.set_context(created_ms=t, changed_ms=t)
     run.state = evolve(run.state, created=True)
+    run.apply_rules(t)
     run.start(Metric.CALL_ANSWER, t)
 
 
@@ -466,7 +596,10 @@ def _call_transferred(run: _Run, event: Any) -> None:
         if cycle is not None:
             run.cancel(cycle, t, CancelReason.TRANSFERRED)
         run.set_context(queue=event.to_queue)
+        run.apply_rules(t)
         run.start(Metric.CALL_ANSWER, t)
+    else:
+        run.apply_rules(t)
 
 
 def _call_ended(run: _Run, event: Any) -> None:
@@ -493,15 +626,13 @@ _HANDLERS: dict[str, Callable[[_Run, Any], None]] = {
 # --- the public functions ------------------------------------------------------------------
 
 
-def new_state(event: InputEvent) -> ConversationState:
-    """The empty state of the conversation ``event`` belongs to."""
+def new_state(event: InputEvent, policy: SlaPolicy) -> ConversationState:
+    """The empty state of the conversation ``event`` belongs to, on the level the rules
+    give what little is known of it yet (its kind and tenant)."""
     kind = _KIND_OF_TYPE[event.type.split(".", 1)[0]]
-    return ConversationState(
-        key=event.key,
-        context=Context(
-            kind=kind, conversation_id=event.conversation_id, tenant=_opt(event.tenant)
-        ),
-    )
+    context = Context(kind=kind, conversation_id=event.conversation_id, tenant=_opt(event.tenant))
+    level = _intern(policy.level_for(context, event.occurred_at))
+    return ConversationState(key=event.key, context=evolve(context, level=level))
 
 
 def apply(
@@ -509,7 +640,7 @@ def apply(
 ) -> tuple[ConversationState, Effects]:
     """Fold ``event`` into ``state`` (None: the conversation is new)."""
     if state is None:
-        state = new_state(event)
+        state = new_state(event, policy)
     elif event.key != state.key:
         raise IllegalTransition(f"event for {event.key} applied to {state.key}")
     event_hash = event_id_hash(event.event_id)

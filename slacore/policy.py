@@ -1,8 +1,10 @@
-"""What an SLA promises: targets per metric and priority, the at-risk threshold, which
-statuses pause the clock, and the calendar the clock runs on.
+"""What an SLA promises: levels of targets, the rules that pick a conversation's level,
+and the calendar each level's clock runs on.
 
-The policies issue adds levels, rules and business-hours calendars on top; the timer
-state machine only asks a policy the questions below.
+A :class:`SlaLevel` sets a target per metric, when a cycle counts as at risk, which
+statuses pause resolution, and its calendar. A :class:`SlaPolicy` holds the levels, the
+ordered rules (slacore/rules.py) and a version; it is immutable, so a reloaded policy is
+a new object and everything decided under the old one keeps its version.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from slacore.calendar import AlwaysOpen, Calendar
+from slacore.rules import Rule, RuleSet, Test
 from slacore.sla import Metric
+from slacore.state import Context
 
 PRIORITIES = ("low", "normal", "high", "urgent")
+DEFAULT_PAUSE_STATUSES = frozenset({"pending", "on_hold"})
 
 #: Built-in targets in seconds, per metric and priority: common help-desk and call-centre
 #: commitments (80/20 for calls: answer within 20 s at normal priority).
@@ -32,25 +37,20 @@ DEFAULT_TARGETS_S: Mapping[Metric, Mapping[str, float]] = {
 
 
 class PolicyError(ValueError):
-    """A policy that cannot work (a negative target, an at-risk threshold outside 0..1)."""
+    """A policy that cannot work (a negative target, an unknown level)."""
 
 
 @dataclass(frozen=True, slots=True)
-class SlaPolicy:
-    """The rules the timers apply. Immutable: a new version is a new object."""
+class SlaLevel:
+    """One level of service: targets per metric (a metric without one is not tracked)."""
 
-    version: str = "builtin-1"
-    level: str = "default"
-    targets_ms: Mapping[Metric, Mapping[str, int]] = field(
-        default_factory=lambda: scaled_targets(DEFAULT_TARGETS_S, 1.0)
-    )
+    name: str
+    targets_ms: Mapping[Metric, int]
     #: At risk once this share of the target has elapsed ...
     at_risk_ratio: float = 0.75
-    #: ... or, when set, this long before due (whichever the policy says).
+    #: ... or, when set, this long before due.
     at_risk_lead_ms: int | None = None
-    pause_statuses: frozenset[str] = frozenset({"pending", "on_hold"})
-    #: A caller who hangs up this soon after queueing did not really wait.
-    short_abandon_ms: int = 5_000
+    pause_statuses: frozenset[str] = DEFAULT_PAUSE_STATUSES
     calendar: Calendar = field(default_factory=AlwaysOpen)
 
     def __post_init__(self) -> None:
@@ -58,17 +58,12 @@ class SlaPolicy:
             raise PolicyError(f"at_risk_ratio must be in (0, 1], got {self.at_risk_ratio}")
         if self.at_risk_lead_ms is not None and self.at_risk_lead_ms < 0:
             raise PolicyError("at_risk_lead_ms must not be negative")
-        for metric, by_priority in self.targets_ms.items():
-            for priority, target in by_priority.items():
-                if target <= 0:
-                    raise PolicyError(f"{metric}/{priority}: target must be positive")
+        for metric, target in self.targets_ms.items():
+            if target <= 0:
+                raise PolicyError(f"{self.name}.{metric}: target must be positive")
 
-    def target_ms(self, metric: Metric, priority: str) -> int | None:
-        """The target for ``metric`` at ``priority``; None when the metric is not tracked."""
-        by_priority = self.targets_ms.get(metric)
-        if not by_priority:
-            return None
-        return by_priority.get(priority, by_priority.get("normal"))
+    def target_ms(self, metric: Metric) -> int | None:
+        return self.targets_ms.get(metric)
 
     def at_risk_after_ms(self, target_ms: int) -> int:
         """Working time after the start at which a cycle becomes at risk."""
@@ -77,13 +72,107 @@ class SlaPolicy:
         return int(target_ms * self.at_risk_ratio)
 
 
-def scaled_targets(
-    targets_s: Mapping[Metric, Mapping[str, float]], time_scale: float
-) -> dict[Metric, dict[str, int]]:
-    """Targets in milliseconds, each divided by ``time_scale`` (demos compress time)."""
-    if time_scale <= 0:
-        raise PolicyError("time scale must be positive")
-    return {
-        metric: {p: max(1, round(s * 1000 / time_scale)) for p, s in by_priority.items()}
-        for metric, by_priority in targets_s.items()
+@dataclass(frozen=True, slots=True)
+class SlaPolicy:
+    """Levels, the rules that choose among them, and the version that names the whole."""
+
+    version: str
+    levels: Mapping[str, SlaLevel]
+    rules: RuleSet
+    #: A caller who hangs up this soon after queueing did not really wait.
+    short_abandon_ms: int = 5_000
+
+    def __post_init__(self) -> None:
+        if self.rules.default_level not in self.levels:
+            raise PolicyError(f"default level {self.rules.default_level!r} is not defined")
+        for rule in self.rules.rules:
+            if rule.level is not None and rule.level not in self.levels:
+                raise PolicyError(f"rule {rule.name!r} sets undefined level {rule.level!r}")
+
+    @property
+    def default_level(self) -> str:
+        return self.rules.default_level
+
+    def level(self, name: str) -> SlaLevel:
+        """The level called ``name``; the default one if this version has no such level."""
+        found = self.levels.get(name)
+        return found if found is not None else self.levels[self.rules.default_level]
+
+    def level_for(self, context: Context, now_ms: int) -> str:
+        """The level the rules give ``context`` at event time ``now_ms``."""
+        return self.rules.level_for(context, now_ms)
+
+    def scaled(self, time_scale: float) -> SlaPolicy:
+        """Every target and lead divided by ``time_scale`` (demos compress time)."""
+        if time_scale <= 0:
+            raise PolicyError("time scale must be positive")
+        if time_scale == 1:
+            return self
+
+        def scale(ms: int) -> int:
+            return max(1, round(ms / time_scale))
+
+        levels = {
+            name: SlaLevel(
+                name=level.name,
+                targets_ms={m: scale(t) for m, t in level.targets_ms.items()},
+                at_risk_ratio=level.at_risk_ratio,
+                at_risk_lead_ms=None
+                if level.at_risk_lead_ms is None
+                else scale(level.at_risk_lead_ms),
+                pause_statuses=level.pause_statuses,
+                calendar=level.calendar,
+            )
+            for name, level in self.levels.items()
+        }
+        return SlaPolicy(
+            version=self.version,
+            levels=levels,
+            rules=self.rules,
+            short_abandon_ms=scale(self.short_abandon_ms),
+        )
+
+
+def policy_by_priority(
+    targets_ms: Mapping[Metric, Mapping[str, int]],
+    *,
+    version: str,
+    at_risk_ratio: float = 0.75,
+    short_abandon_ms: int = 5_000,
+    calendar: Calendar | None = None,
+) -> SlaPolicy:
+    """One level per priority (named after it) and one rule per priority choosing it:
+    the shape of the built-in policy. A priority without its own target for a metric uses
+    the ``normal`` one."""
+    levels = {}
+    for priority in PRIORITIES:
+        targets = {}
+        for metric, by_priority in targets_ms.items():
+            target = by_priority.get(priority, by_priority.get("normal"))
+            if target is not None:
+                targets[metric] = target
+        levels[priority] = SlaLevel(
+            name=priority,
+            targets_ms=targets,
+            at_risk_ratio=at_risk_ratio,
+            calendar=calendar if calendar is not None else AlwaysOpen(),
+        )
+    rules = [
+        Rule(name=f"priority {p}", condition=Test("priority", "equals", p), level=p, stop=True)
+        for p in PRIORITIES
+    ]
+    return SlaPolicy(
+        version=version,
+        levels=levels,
+        rules=RuleSet(rules, default_level="normal"),
+        short_abandon_ms=short_abandon_ms,
+    )
+
+
+def builtin_policy() -> SlaPolicy:
+    """The policy a worker runs without a policy file: :data:`DEFAULT_TARGETS_S`, 24x7."""
+    targets = {
+        metric: {p: round(s * 1000) for p, s in by_priority.items()}
+        for metric, by_priority in DEFAULT_TARGETS_S.items()
     }
+    return policy_by_priority(targets, version="builtin-1")

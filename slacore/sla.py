@@ -35,6 +35,9 @@ class SlaEventKind(StrEnum):
     """Final: it can no longer be met or missed (ticket closed, caller hung up early, …)."""
     RETRACTED = "retracted"
     """A late event proved an emitted breach wrong: the stop occurred before due."""
+    LEVEL_CHANGED = "level_changed"
+    """The conversation's SLA level changed: the open cycle now runs on the new level's
+    target and calendar (a new due). Can happen more than once per cycle."""
 
 
 FINAL_KINDS = frozenset({SlaEventKind.MET, SlaEventKind.MISSED, SlaEventKind.CANCELLED})
@@ -55,3 +58,5 @@ class CancelReason(StrEnum):
     """The chat ended, before due, while the customer waited."""
     TRANSFERRED = "transferred"
     """A queued call moved to another queue, where a new cycle starts."""
+    LEVEL_CHANGED = "level_changed"
+    """The conversation's new SLA level does not track this metric."""

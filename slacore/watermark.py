@@ -7,8 +7,11 @@ partition will ever hold has been read":
 - a partition read to its end (caught up) reports ``observed - grace``, where
   ``observed`` is when its end offset was last learned from the broker (not "now": an end
   offset may be a fetch wait old, and what arrived since is unread);
-- a lagging partition reports the Kafka timestamp of the last record read, minus the
-  grace: the unread records were produced after it.
+- a lagging partition reports the earlier of the Kafka timestamp of the last record read
+  and the latest ``occurred_at`` read, minus the grace: the unread records were produced
+  after the first, and (up to the grace) occurred after the second. The event time
+  matters when a backlog of history is read: its records were produced just now, but
+  their stops occurred long ago, in the order they are read.
 
 A conversation's events may sit in any input partition, so the watermark the timers use
 is the minimum over every input partition; until all have reported there is none, and no
@@ -22,17 +25,25 @@ from collections.abc import Iterable
 
 
 def partition_watermark(
-    *, caught_up: bool, last_record_ms: int | None, end_observed_ms: int | None, grace_ms: int
+    *,
+    caught_up: bool,
+    last_record_ms: int | None,
+    end_observed_ms: int | None,
+    grace_ms: int,
+    last_event_ms: int | None = None,
 ) -> int | None:
     """The watermark one input partition reports (None: not known yet).
 
     ``end_observed_ms`` is when the partition's end offset (which ``caught_up`` compares
-    the read position with) was observed.
+    the read position with) was observed; ``last_event_ms`` is the latest ``occurred_at``
+    of the valid events read from it.
     """
     if caught_up and end_observed_ms is not None:
         return max(end_observed_ms, last_record_ms or 0) - grace_ms
     if last_record_ms is None:
         return None
+    if last_event_ms is not None and last_event_ms < last_record_ms:
+        return last_event_ms - grace_ms
     return last_record_ms - grace_ms
 
 

@@ -106,8 +106,15 @@ def _cmd_status(args: argparse.Namespace) -> int:
         partitions = len(doc.get("ingest_partitions", []))
         print(
             f"{doc['worker_id']:<32} {state:<9} {partitions:>3} input partitions  "
-            f"read {read}  dead-lettered {dead}  {doc.get('web', '')}"
+            f"read {read}  dead-lettered {dead}  policy {doc.get('policy_version', '?')}  "
+            f"{doc.get('web', '')}"
         )
+        rejected = doc.get("policy_last_rejected")
+        if rejected:
+            print(
+                f"{'':<32} last rejected policy (offset {rejected['offset']}): "
+                f"{rejected['errors'][0] if rejected['errors'] else '?'}"
+            )
     return 0
 
 
@@ -137,6 +144,84 @@ def _cmd_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    from streams.policy_file import PolicyFileError, load_policy, summary
+
+    try:
+        policy = load_policy(args.file)
+    except PolicyFileError as exc:
+        for line in exc.lines():
+            print(line, file=sys.stderr)
+        n = len(exc.problems)
+        print(f"slawatch: {args.file}: {n} problem{'s' if n > 1 else ''}", file=sys.stderr)
+        return 1
+    print(f"{args.file}: valid; {summary(policy)}")
+    return 0
+
+
+def _cmd_policy(args: argparse.Namespace) -> int:
+    from slacore.clock import SystemClock
+    from streams.policy_file import PolicyFileError, load_policy, summary
+    from streams.policy_topic import publish_policy
+
+    settings = _settings(args)
+    try:
+        policy = load_policy(args.file)  # the check every worker makes, made before publishing
+    except PolicyFileError as exc:
+        for line in exc.lines():
+            print(line, file=sys.stderr)
+        print(f"slawatch: {args.file} not published; the policy in force stays", file=sys.stderr)
+        return 1
+    text = args.file.read_text(encoding="utf-8")
+    asyncio.run(publish_policy(settings, args.file, text, SystemClock()))
+    print(f"published to {settings.topic_policy}: {summary(policy)}")
+    return 0
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    import orjson
+
+    from slacore.policy import builtin_policy
+    from slacore.timestamps import InvalidTimestamp, parse_timestamp_ms
+    from streams.policy_file import load_policy
+    from streams.replay import replay
+
+    policy = load_policy(args.policy) if args.policy else builtin_policy()
+    try:
+        as_of = parse_timestamp_ms(args.as_of) if args.as_of else int(time.time() * 1000)
+    except InvalidTimestamp as exc:
+        raise SlawatchError(f"--as-of: {exc}") from None
+    try:
+        source = args.events.open("rb")
+    except OSError as exc:
+        raise SlawatchError(f"{args.events}: cannot read: {exc.strerror}") from None
+    started = time.perf_counter()
+    settings = _settings(args)
+    with source:
+        records, report = replay(
+            source.readlines() if args.jobs > 1 else source,
+            policy,
+            as_of_ms=as_of,
+            jobs=args.jobs,
+            max_event_bytes=settings.max_event_bytes,
+            max_future_skew_ms=int(settings.max_future_skew_s * 1000),
+        )
+    out = sys.stdout.buffer if args.out is None else args.out.open("wb")
+    try:
+        for record in records:
+            out.write(orjson.dumps(record) + b"\n")
+    finally:
+        if args.out is not None:
+            out.close()
+    seconds = time.perf_counter() - started
+    print(
+        f"replay: {report.summary()}; {len(records)} cycles under policy {policy.version}, "
+        f"as of {args.as_of or 'now'}; {report.lines / max(seconds, 1e-9):,.0f} lines/s",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from streams.demo import run_demo
 
@@ -159,6 +244,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         out=args.out,
         keep_run_dir=args.keep_run_dir,
     )
+
+
+def _cmd_bench_policy(args: argparse.Namespace) -> int:
+    from streams.bench_policy import run_policy_bench
+
+    return run_policy_bench(events=args.events, repeats=args.repeats, out=args.out)
 
 
 def _cmd_embedded(args: argparse.Namespace) -> int:
@@ -225,6 +316,30 @@ def build_parser() -> argparse.ArgumentParser:
     schemas.add_argument("--dir", type=Path, default=None)
     schemas.set_defaults(run=_cmd_schemas)
 
+    check = commands.add_parser("check-config", help="check an SLA policy file, list every error")
+    check.add_argument("file", type=Path)
+    check.set_defaults(run=_cmd_check_config)
+
+    policy = commands.add_parser("policy", help="publish an SLA policy to every worker")
+    policy.add_argument("action", choices=("publish",))
+    policy.add_argument("file", type=Path)
+    policy.set_defaults(run=_cmd_policy)
+
+    replay = commands.add_parser("replay", help="run a policy offline over a file of events")
+    replay.add_argument("events", type=Path, help="JSONL: one input event per line")
+    replay.add_argument("--policy", type=Path, default=None, help="policy file (default: built-in)")
+    replay.add_argument("--out", type=Path, default=None, help="SLA log JSONL (default: stdout)")
+    replay.add_argument(
+        "--as-of", default=None, help="RFC 3339: declare open cycles as of this (default: now)"
+    )
+    replay.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes to split the conversations among (default: one per core)",
+    )
+    replay.set_defaults(run=_cmd_replay)
+
     demo = commands.add_parser("demo", help="embedded broker + Redis + worker + simulator")
     demo.add_argument("--duration", type=float, default=0, help="seconds; 0 runs until Ctrl-C")
     demo.add_argument("--rate", type=float, default=200.0, help="simulated events per second")
@@ -247,6 +362,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep-run-dir", action="store_true", help="keep the workers' and servers' logs"
     )
     bench.set_defaults(run=_cmd_bench)
+
+    bench_policy = commands.add_parser(
+        "bench-policy", help="measure business-time arithmetic and replay (no broker)"
+    )
+    bench_policy.add_argument("--events", type=int, default=200_000, help="lines to replay")
+    bench_policy.add_argument("--repeats", type=int, default=3, help="runs per figure (median)")
+    bench_policy.add_argument("--out", type=Path, default=Path("bench-results/policy.json"))
+    bench_policy.set_defaults(run=_cmd_bench_policy)
 
     embedded = commands.add_parser("embedded", help="run the embedded broker and Redis only")
     embedded.add_argument("--run-dir", type=Path, default=Path(".run/embedded"))

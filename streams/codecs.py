@@ -72,7 +72,9 @@ def decode_state(data: bytes) -> ConversationState:
         closed,
         recent,
     ) = orjson.loads(data[_DEADLINE.size :])
-    kind, cid, tenant, channel, priority, dept, assignee, queue, group, status, level = ctx
+    (kind, cid, tenant, channel, priority, dept, assignee, queue, group, status, level,
+     assignee_status, referrer, tags, custom, invitation, created_ms, changed_ms, deleted,
+     last_author, last_ms) = ctx  # fmt: skip
     context = Context(
         ConversationKind(kind),
         cid,
@@ -85,24 +87,26 @@ def decode_state(data: bytes) -> ConversationState:
         _text(group),
         _text(status),
         _intern(level),
+        _text(assignee_status),
+        referrer,
+        tuple(_intern(tag) for tag in tags),
+        tuple((name, value) for name, value in custom),
+        invitation,
+        created_ms,
+        changed_ms,
+        deleted,
+        _text(last_author),
+        last_ms,
     )
     return ConversationState(
         key=key,
         context=context,
-        open_cycles=tuple(Cycle(Metric(row[0]), *row[1:]) for row in cycles),
+        open_cycles=tuple(
+            Cycle(Metric(row[0]), *row[1:-1], _intern(row[-1]))  # type: ignore[call-arg]
+            for row in cycles
+        ),
         stopped=tuple(
-            StoppedCycle(
-                metric=Metric(r[0]),
-                number=r[1],
-                started_ms=r[2],
-                target_ms=r[3],
-                due_ms=r[4],
-                stopped_ms=r[5],
-                elapsed_ms=r[6],
-                outcome=SlaEventKind(r[7]),
-                breach_sent=r[8],
-                retracted=r[9],
-            )
+            StoppedCycle(Metric(r[0]), *r[1:7], SlaEventKind(r[7]), *r[8:])  # type: ignore[call-arg]
             for r in stopped
         ),
         started_counts=(counts[0], counts[1], counts[2], counts[3], counts[4]),

@@ -39,7 +39,7 @@ from streams.settings import Settings, load_settings
 from streams.topics import ensure_topics
 
 #: The demo's SLA targets: the built-in ones, with resolution shortened (see the file).
-DEMO_TARGETS = Path(__file__).with_name("demo_targets.yaml")
+DEMO_POLICY = Path(__file__).with_name("demo_policy.yaml")
 
 
 def _ready(port: int) -> bool:
@@ -113,11 +113,16 @@ def _line(elapsed_s: float, worker: dict[str, Any] | None, out: _OutputCounter, 
 
 
 def _sla_table(out: _OutputCounter) -> str:
-    kinds = ("at_risk", "breached", "met", "missed", "cancelled", "retracted")
+    kinds = ("at_risk", "breached", "met", "missed", "cancelled", "retracted", "level_changed")
     metrics = ("first_reply", "next_reply", "chat_reply", "call_answer", "resolution")
-    lines = ["sla-events by metric:  " + "".join(f"{k:>10}" for k in kinds)]
+    widths = [max(10, len(k) + 1) for k in kinds]
+    lines = [
+        "sla-events by metric:  " + "".join(f"{k:>{w}}" for k, w in zip(kinds, widths, strict=True))
+    ]
     for metric in metrics:
-        counts = "".join(f"{out.sla_by_metric[(metric, k)]:>10}" for k in kinds)
+        counts = "".join(
+            f"{out.sla_by_metric[(metric, k)]:>{w}}" for k, w in zip(kinds, widths, strict=True)
+        )
         lines.append(f"  {metric:<20}{counts}")
     return "\n".join(lines)
 
@@ -244,7 +249,7 @@ def run_demo(
             worker_id="demo-worker-1",
             log_level="warning",
             sla_time_scale=time_scale,
-            sla_targets_file=str(DEMO_TARGETS),
+            policy_file=str(DEMO_POLICY),
             # Everything is on loopback: producers deliver within milliseconds, so the
             # demo can wait less for stragglers than a production default would.
             watermark_grace_ms=100,

@@ -103,6 +103,22 @@ class Metrics:
             "Normalised messages the timers could not read and skipped.",
             registry=registry,
         )
+        self.policy_info = Gauge(
+            "slawatch_policy_info",
+            "1 for the SLA policy version in force, 0 for versions it replaced.",
+            ["version"],
+            registry=registry,
+        )
+        self.policy_reloads = Counter(
+            "slawatch_policy_reloads",
+            "Published SLA policies this worker switched to.",
+            registry=registry,
+        )
+        self.policy_rejected = Counter(
+            "slawatch_policy_rejected",
+            "Published SLA policies this worker rejected (the one in force stayed).",
+            registry=registry,
+        )
         self.ready = Gauge(
             "slawatch_worker_ready",
             "1 when the worker has its partitions and recovered its tables.",

@@ -74,6 +74,10 @@ class Settings:
     )
     topic_sla_events: str = _doc("Output topic of SLA events.", "sla-events")
     topic_dead_letter: str = _doc("Output topic of refused input messages.", "dead-letter")
+    topic_policy: str = _doc(
+        "Compacted topic of published SLA policies (`slawatch policy publish`).",
+        "slawatch-policy",
+    )
     web_host: str = _doc("Address the worker's HTTP server binds.", "127.0.0.1")
     web_port: int = _doc(
         "Port of the worker's HTTP server (`/healthz`, `/readyz`, `/metrics`).", 6066
@@ -86,17 +90,13 @@ class Settings:
     ingest_poll_timeout_ms: int = _doc(
         "Longest wait for input before a partial batch is processed.", 100
     )
-    sla_targets_file: str = _doc(
-        "YAML file of SLA targets per metric and priority (`first_reply: {urgent: 15m, "
-        "normal: 4h}`); empty for the built-in targets (README, SLA targets).",
+    policy_file: str = _doc(
+        "SLA policy file (calendars, levels, rules; README, SLA policies) used until one is "
+        "published to the policy topic; empty for the built-in policy.",
         "",
     )
     sla_time_scale: float = _doc(
         "Divide every SLA target by this: for demos that compress time. 1 in production.", 1.0
-    )
-    at_risk_ratio: float = _doc("A cycle is at risk once this share of its target elapsed.", 0.75)
-    short_abandon_s: float = _doc(
-        "A call abandoned sooner than this after queueing is a short abandon (not counted).", 5.0
     )
     watermark_grace_ms: int = _doc(
         "How late a producer may deliver an event: breaches wait this long past due for a "
@@ -242,11 +242,8 @@ def _check(settings: Settings) -> list[tuple[str, str]]:
         problems.append(("broker_url", "must look like kafka://host:port"))
     if not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
         problems.append(("redis_url", "must look like redis://host:port/db"))
-    if not 0 < settings.at_risk_ratio <= 1:
-        problems.append(("at_risk_ratio", "must be more than 0 and at most 1"))
-    for name in ("short_abandon_s", "watermark_grace_ms"):
-        if getattr(settings, name) < 0:
-            problems.append((name, "must not be negative"))
+    if settings.watermark_grace_ms < 0:
+        problems.append(("watermark_grace_ms", "must not be negative"))
     if settings.store not in ("memory://", "rocksdb://"):
         problems.append(("store", "must be memory:// or rocksdb://"))
     for name in (

@@ -42,6 +42,14 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(settings.topic_normalised, "internal: validated events by conversation", n, r),
         TopicSpec(settings.topic_sla_events, "output: SLA events", n, r),
         TopicSpec(settings.topic_dead_letter, "output: refused input messages", n, r),
+        # One partition: every worker reads all of it, and the order of versions is total.
+        TopicSpec(
+            settings.topic_policy,
+            "control: published SLA policies (compacted)",
+            1,
+            r,
+            {"cleanup.policy": "compact"},
+        ),
     ]
 
 

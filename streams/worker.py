@@ -16,12 +16,13 @@ from agents.ingest import IngestService
 from agents.timers import SlaTimers
 from schemas.validation import EventValidator
 from slacore.clock import Clock, SystemClock
+from slacore.policy import SlaPolicy
 from streams.app import create_app
 from streams.compat import faust_fetch_max_wait, leave_group_at_generation_zero
 from streams.metrics import Metrics
+from streams.policy_topic import PolicyFollower, initial_policy
 from streams.registry import WorkerRegistry
 from streams.settings import Settings
-from streams.targets import build_policy
 from streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,9 @@ class WorkerRuntime:
         self.ingest = IngestService(
             settings, self.metrics, self.validator, self.clock, listener=self.assignment
         )
-        self.policy = build_policy(settings)
-        self.timers = SlaTimers(self.app, settings, self.policy, self.metrics, self.clock)
+        policy = initial_policy(settings)
+        self.timers = SlaTimers(self.app, settings, policy, self.metrics, self.clock)
+        self.policy_follower = PolicyFollower(settings, policy, self._switch_policy, self.metrics)
         self.worker_registry = WorkerRegistry(settings, self.status, self.clock)
         self._register_pages()
 
@@ -77,7 +79,11 @@ class WorkerRuntime:
         return bool(not self.app.rebalancing and tables.recovery.completed.is_set())
 
     def ready(self) -> bool:
-        return self.assignment.settled and self.tables_ready()
+        return self.assignment.settled and self.tables_ready() and self.policy_follower.caught_up
+
+    def _switch_policy(self, policy: SlaPolicy) -> None:
+        # The timers read their policy once per batch: the next batch runs on this one.
+        self.timers.policy = policy
 
     def status(self) -> dict[str, Any]:
         """This worker's status document (also written to Redis for ``slawatch status``)."""
@@ -94,7 +100,7 @@ class WorkerRuntime:
             "web": f"http://{self.settings.web_host}:{self.settings.web_port}",
             "started_at_ms": self.started_at_ms,
             "ingest_partitions": assigned,
-            "policy_version": self.policy.version,
+            **self.policy_follower.status(),
             "counts": self.counts(),
         }
 
@@ -138,6 +144,8 @@ class WorkerRuntime:
                 "ready": ready,
                 "ingest_group_settled": self.assignment.settled,
                 "tables_recovered": self.tables_ready(),
+                "policy_topic_read": self.policy_follower.caught_up,
+                "policy_version": self.policy_follower.current.version,
                 "redis": "ok" if await self.worker_registry.reachable() else "unreachable",
             }
             return web.json(body, status=200 if ready else 503)
@@ -156,6 +164,7 @@ class WorkerRuntime:
     def build_worker(self, loop: asyncio.AbstractEventLoop) -> faust.Worker:
         worker = faust.Worker(
             self.app,
+            self.policy_follower,
             self.ingest,
             self.worker_registry,
             loop=loop,

@@ -67,6 +67,7 @@ def settings_factory(
             "topic_normalised": f"{prefix}.normalised",
             "topic_sla_events": f"{prefix}.sla-events",
             "topic_dead_letter": f"{prefix}.dead-letter",
+            "topic_policy": f"{prefix}.policy",
             "web_port": free_port(),
             "data_dir": tmp_path / "data",
             "ingest_poll_timeout_ms": 20,

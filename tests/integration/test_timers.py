@@ -27,11 +27,11 @@ from tests.samples import event
 pytestmark = pytest.mark.integration
 
 TARGETS = """
-first_reply: {normal: 4s}
-next_reply: {normal: 4s}
-chat_reply: {normal: 4s}
-call_answer: {normal: 4s}
-resolution: {normal: 8s}
+version: test-4s
+default_level: normal
+levels:
+  normal:
+    targets: {first_reply: 4s, next_reply: 4s, chat_reply: 4s, call_answer: 4s, resolution: 8s}
 """
 
 
@@ -62,7 +62,7 @@ def read_sla(settings, enough, timeout_s=60):
 def test_every_metric_is_met_and_breached_on_the_real_broker(
     settings_factory, targets_file, tmp_path
 ):
-    settings = settings_factory(sla_targets_file=str(targets_file), watermark_grace_ms=200)
+    settings = settings_factory(policy_file=str(targets_file), watermark_grace_ms=200)
     run(ensure_topics(settings))
     worker = WorkerProcess(settings, tmp_path / "worker.log")
     try:
@@ -127,7 +127,7 @@ def test_no_false_breach_while_the_reply_waits_in_a_backlog(
     # Two records per poll: the backlog below takes seconds to read, so the wall clock passes
     # the due of T-lag while its reply is still unread, with every other input caught up.
     settings = settings_factory(
-        sla_targets_file=str(targets_file), ingest_max_records=2, watermark_grace_ms=200
+        policy_file=str(targets_file), ingest_max_records=2, watermark_grace_ms=200
     )
     run(ensure_topics(settings))
     partition = 0  # the input partition holding the whole backlog
@@ -184,10 +184,10 @@ def test_no_false_breach_while_the_reply_waits_in_a_backlog(
 
 def test_kill_9_loses_no_timer_and_repeats_nothing(settings_factory, tmp_path):
     targets = tmp_path / "targets.yaml"
-    targets.write_text("first_reply: {normal: 10s}\nresolution: {normal: 1d}\n")
-    settings = settings_factory(
-        sla_targets_file=str(targets), late_after_s=1.0, watermark_grace_ms=200
+    targets.write_text(
+        "default_level: normal\nlevels: {normal: {targets: {first_reply: 10s, resolution: 1d}}}\n"
     )
+    settings = settings_factory(policy_file=str(targets), late_after_s=1.0, watermark_grace_ms=200)
     run(ensure_topics(settings))
     first = WorkerProcess(settings, tmp_path / "worker-1.log")
     first.wait_ready()

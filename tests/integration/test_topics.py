@@ -25,7 +25,9 @@ def test_creates_every_topic_with_the_configured_count_once(settings_factory) ->
     names = [spec.name for spec in topic_specs(settings)]
     assert sorted(run(ensure_topics(settings))) == sorted(names)
     assert run(ensure_topics(settings)) == []  # idempotent
-    assert run(partition_counts(settings, names)) == dict.fromkeys(names, 3)
+    expected = {spec.name: spec.partitions for spec in topic_specs(settings)}
+    assert expected == {**dict.fromkeys(names, 3), settings.topic_policy: 1}
+    assert run(partition_counts(settings, names)) == expected
 
 
 def test_a_topic_with_another_count_stops_with_a_clear_error(settings_factory) -> None:

@@ -75,6 +75,8 @@ def test_worker_serves_health_readiness_metrics_and_status(worker) -> None:
         "ready": True,
         "ingest_group_settled": True,
         "tables_recovered": True,
+        "policy_topic_read": True,
+        "policy_version": "builtin-1",
         "redis": "ok",
     }
 
@@ -106,6 +108,8 @@ def test_worker_serves_health_readiness_metrics_and_status(worker) -> None:
     assert [w["worker_id"] for w in workers] == [settings.worker_id]
     assert workers[0]["counts"]["input_by_topic"] == {tickets: 4.0}
     assert len(workers[0]["ingest_partitions"]) == 3 * settings.partitions
+    assert workers[0]["policy_version"] == "builtin-1"
+    assert workers[0]["policy_last_rejected"] is None
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0, log.read_text()[-3000:]

@@ -10,7 +10,7 @@ from schemas import EventValidator, Rejection
 from slacore.clock import ManualClock
 from slacore.effects import SlaEvent
 from slacore.machine import advance, apply, next_deadline
-from slacore.policy import SlaPolicy
+from slacore.policy import SlaPolicy, policy_by_priority
 from slacore.sla import Metric
 from slacore.state import ConversationState
 from tests.samples import event
@@ -21,15 +21,15 @@ M = 60 * S
 
 #: Small targets, easy to reason about: 10 min first reply, 20 min next reply, 60 s chat,
 #: 20 s call answer, 1 h resolution, at risk at 75 %.
-POLICY = SlaPolicy(
-    version="test-1",
-    targets_ms={
+POLICY = policy_by_priority(
+    {
         Metric.FIRST_REPLY: {"normal": 10 * M, "urgent": 2 * M},
         Metric.NEXT_REPLY: {"normal": 20 * M},
         Metric.CHAT_REPLY: {"normal": 60 * S},
         Metric.CALL_ANSWER: {"normal": 20 * S},
         Metric.RESOLUTION: {"normal": 60 * M},
     },
+    version="test-1",
 )
 
 _validator = EventValidator(

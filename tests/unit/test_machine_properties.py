@@ -137,7 +137,7 @@ def first_reply_oracle(steps):
         return "cancelled"
     if not public:
         return None
-    target_s = POLICY.targets_ms[Metric.FIRST_REPLY]["normal"] / 1000
+    target_s = POLICY.level("normal").targets_ms[Metric.FIRST_REPLY] / 1000
     return "met" if public[0] <= target_s else "missed"
 
 

@@ -17,14 +17,14 @@ import pytest
 from schemas import EventValidator, Rejection
 from slacore.clock import ManualClock
 from slacore.machine import advance, apply
-from slacore.policy import SlaPolicy
+from slacore.policy import policy_by_priority
 from slacore.sla import Metric
 from slacore.timestamps import parse_timestamp_ms
 from tests.realdata.anonymous_bank import DATA, read_calls, to_events
 
-POLICY = SlaPolicy(
+POLICY = policy_by_priority(
+    {Metric.CALL_ANSWER: {"normal": 20_000, "high": 20_000}},
     version="80/20",
-    targets_ms={Metric.CALL_ANSWER: {"normal": 20_000, "high": 20_000}},
     short_abandon_ms=5_000,
 )
 

@@ -38,6 +38,7 @@ def test_one_schema_per_event_type_and_each_is_valid_json_schema() -> None:
     assert {f"{t}.v1.json" for t in EVENT_TYPES} | {
         "dead-letter.v1.json",
         "sla-event.v1.json",
+        "policy.v1.json",
     } == names
     for document in all_schemas().values():
         Draft202012Validator.check_schema(document)

@@ -107,7 +107,7 @@ def test_readme_configuration_table_is_generated_from_the_settings() -> None:
 
 def test_environment_for_a_child_reproduces_the_settings(tmp_path) -> None:
     settings = load_settings(
-        None, environ={}, partitions=7, redis_url="redis://:pw@h:1/0", sla_targets_file=""
+        None, environ={}, partitions=7, redis_url="redis://:pw@h:1/0", policy_file=""
     )
     env = settings.to_environment({"PATH": "/bin", "SLAWATCH_PARTITIONS": "99"})
     assert env["PATH"] == "/bin" and env["SLAWATCH_PARTITIONS"] == "7"

@@ -1,0 +1,188 @@
+"""Hot reload: SLA policies published to a compacted topic, followed by every worker.
+
+``slawatch policy publish FILE`` checks the file exactly as a worker will and, only if it
+is valid, writes it to the policy topic (one partition, key ``policy``, compacted so the
+newest version is what a new worker finds). Every worker reads that topic from the start
+when it starts and then follows it: each valid version replaces the one in force, a
+version that does not load is rejected (logged with its errors, counted, shown by
+``slawatch status``) and the one in force stays. A worker reports ready only once it has
+read the topic to its end, so workers never run different versions for long.
+
+A record holds the policy file's text, not a compiled form, so a worker of another
+slawatch version checks it with its own rules.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+from mode import Service
+
+from slacore.clock import Clock
+from slacore.policy import SlaPolicy, builtin_policy
+from streams.errors import SlawatchError
+from streams.metrics import Metrics
+from streams.policy_file import PolicyFileError, Problem, load_policy, parse_policy
+from streams.settings import Settings
+from streams.topics import ensure_topics, topic_specs
+
+log = logging.getLogger(__name__)
+
+POLICY_KEY = b"policy"
+RECORD_VERSION = 1
+
+
+def initial_policy(settings: Settings) -> SlaPolicy:
+    """The policy a worker starts with: the policy file, or the built-in policy."""
+    policy = load_policy(Path(settings.policy_file)) if settings.policy_file else builtin_policy()
+    return policy.scaled(settings.sla_time_scale)
+
+
+def encode_record(text: str, source: str, published_at_ms: int) -> bytes:
+    return orjson.dumps(
+        {"v": RECORD_VERSION, "source": source, "published_at_ms": published_at_ms, "text": text}
+    )
+
+
+def decode_record(value: bytes, where: str) -> SlaPolicy:
+    """The policy in a policy-topic record; :class:`PolicyFileError` when it does not load."""
+    try:
+        record = orjson.loads(value)
+        text, source = record["text"], record.get("source", "?")
+        if not isinstance(text, str):
+            raise TypeError("text is not a string")
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        raise PolicyFileError(
+            where, [Problem(0, "(record)", f"not a policy record: {exc}")]
+        ) from None
+    return parse_policy(text, f"{where} ({source})")
+
+
+async def publish_policy(settings: Settings, path: Path, text: str, clock: Clock) -> None:
+    """Publish the policy file ``path`` (its ``text``, already checked with
+    :func:`~streams.policy_file.parse_policy`) to the policy topic."""
+    await ensure_topics(
+        settings, [s for s in topic_specs(settings) if s.name == settings.topic_policy]
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id=f"{settings.app_id}-policy-publish",
+        acks="all",
+    )
+    try:
+        await producer.start()
+    except KafkaError as exc:
+        raise SlawatchError(f"cannot reach the broker at {settings.broker_url}: {exc}") from None
+    try:
+        await producer.send_and_wait(
+            settings.topic_policy,
+            encode_record(text, path.name, clock.now_ms()),
+            key=POLICY_KEY,
+            partition=0,
+        )
+    finally:
+        await producer.stop()
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A published policy that did not load."""
+
+    offset: int
+    errors: list[str]
+
+
+class PolicyFollower(Service):
+    """Follows the policy topic and hands every valid new version to ``on_change``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        initial: SlaPolicy,
+        on_change: Callable[[SlaPolicy], None],
+        metrics: Metrics,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.current = initial
+        self.on_change = on_change
+        self.metrics = metrics
+        self.caught_up = False
+        self.last_rejection: Rejection | None = None
+        self.consumer: AIOKafkaConsumer | None = None
+        metrics.policy_info.labels(initial.version).set(1)
+
+    async def on_start(self) -> None:
+        settings = self.settings
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            client_id=f"{settings.app_id}-policy-{settings.worker_id}",
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        )
+        await self.consumer.start()
+
+    async def on_stop(self) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+
+    @Service.task
+    async def _follow(self) -> None:
+        consumer = self.consumer
+        assert consumer is not None
+        tp = TopicPartition(self.settings.topic_policy, 0)
+        end = (await consumer.end_offsets([tp]))[tp]
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        self.caught_up = end == 0
+        while not self.should_stop:
+            try:
+                batches = await consumer.getmany(tp, timeout_ms=1000)
+            except KafkaError as exc:
+                log.warning("reading the policy topic: %s", exc)
+                await self.sleep(1.0)
+                continue
+            for record in batches.get(tp, []):
+                self.offer(record.value or b"", record.offset)
+            if not self.caught_up and await consumer.position(tp) >= end:
+                self.caught_up = True
+
+    def offer(self, value: bytes, offset: int) -> None:
+        """Take the policy in one record, or reject it and keep the one in force."""
+        where = f"{self.settings.topic_policy}@{offset}"
+        try:
+            policy = decode_record(value, where).scaled(self.settings.sla_time_scale)
+        except PolicyFileError as exc:
+            self.last_rejection = Rejection(offset, exc.lines())
+            self.metrics.policy_rejected.inc()
+            log.error(
+                "policy at %s rejected; version %s stays in force:\n  %s",
+                where, self.current.version, "\n  ".join(exc.lines()),
+            )  # fmt: skip
+            return
+        previous = self.current
+        self.current = policy
+        self.metrics.policy_info.labels(previous.version).set(0)
+        self.metrics.policy_info.labels(policy.version).set(1)
+        self.metrics.policy_reloads.inc()
+        log.info("policy %s in force (was %s), from %s", policy.version, previous.version, where)
+        self.on_change(policy)
+
+    def status(self) -> dict[str, Any]:
+        rejection = self.last_rejection
+        return {
+            "policy_version": self.current.version,
+            "policy_topic_read": self.caught_up,
+            "policy_last_rejected": None
+            if rejection is None
+            else {"offset": rejection.offset, "errors": rejection.errors},
+        }

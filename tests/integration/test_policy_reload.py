@@ -1,0 +1,133 @@
+"""Hot reload on the real broker: two workers switch to a published policy, a worker that
+starts later begins with it, and a bad policy is rejected with the old one kept."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from slacore.timestamps import parse_timestamp_ms
+from streams.embedded import free_port
+from streams.topics import ensure_topics
+from tests.integration.conftest import run, worker_environment
+from tests.integration.kafka_helpers import produce, read_until
+from tests.integration.workers import WorkerProcess, sla_records
+from tests.samples import event
+
+pytestmark = pytest.mark.integration
+
+
+def policy(version: str, first_reply: str) -> str:
+    return (
+        f"version: {version}\n"
+        "default_level: normal\n"
+        f"levels: {{normal: {{targets: {{first_reply: {first_reply}, resolution: 1d}}}}}}\n"
+    )
+
+
+def cli(settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli", *args],
+        env=worker_environment(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def ready_version(worker: WorkerProcess) -> str:
+    status, body = worker.get("/readyz")
+    return orjson.loads(body).get("policy_version", "") if status in (200, 503) else ""
+
+
+def tickets(prefix: str, n: int, created_ms: int) -> list[tuple[bytes, bytes]]:
+    out = []
+    for i in range(n):
+        body = event("ticket.created", i, occurred_at=created_ms)
+        body["ticket_id"] = body["event_id"] = f"{prefix}-{i}"
+        out.append((body["ticket_id"].encode(), orjson.dumps(body)))
+    return out
+
+
+def test_two_workers_follow_published_policies_and_keep_one_that_loads(
+    settings_factory, tmp_path: Path
+) -> None:
+    v1, v2, bad = tmp_path / "v1.yaml", tmp_path / "v2.yaml", tmp_path / "bad.yaml"
+    v1.write_text(policy("v1", "1h"))
+    v2.write_text(policy("v2", "3s"))
+    bad.write_text(policy("v3", "soon"))
+    first = settings_factory(policy_file=str(v1), watermark_grace_ms=200)
+    second = dataclasses.replace(
+        first, worker_id=first.worker_id.replace("-w1", "-w2"), web_port=free_port()
+    )
+    run(ensure_topics(first))
+    w1 = WorkerProcess(first, tmp_path / "w1.log")
+    w2: WorkerProcess | None = None
+    try:
+        w1.wait_ready()
+        assert ready_version(w1) == "v1"
+
+        published = cli(first, "policy", "publish", str(v2))
+        assert published.returncode == 0, published.stderr
+        assert "published" in published.stdout and "v2" in published.stdout
+        w1.wait_until(lambda: ready_version(w1) == "v2", 30, "v2 on the first worker")
+        # A worker that starts now reads the topic before it is ready: it starts on v2.
+        w2 = WorkerProcess(second, tmp_path / "w2.log")
+        w2.wait_ready()
+        assert ready_version(w2) == "v2"
+        w1.wait_until(lambda: w1.metric("slawatch_policy_info", version="v2") == 1, 10, "info")
+
+        # Tickets on every partition (both workers' timers): 3 s first reply, from v2.
+        created = time.time_ns() // 1_000_000 - 10_000
+        run(produce(first, first.topic_tickets, tickets("T", 40, created)))
+        records = sla_records(
+            run(read_until(first, first.topic_sla_events,
+                           lambda r: sum(1 for x in r if x.key.endswith(b"breached")) >= 40))
+        )  # fmt: skip
+        breaches = [r for r in records if r["kind"] == "breached"]
+        assert len(breaches) == 40
+        assert {r["policy_version"] for r in records} == {"v2"}
+        assert all(
+            parse_timestamp_ms(r["due_at"]) - parse_timestamp_ms(r["started_at"]) == 3000
+            for r in breaches
+        )
+
+        # The CLI refuses a bad policy: errors with file, line and field; nothing published.
+        refused = cli(first, "policy", "publish", str(bad))
+        assert refused.returncode == 1
+        assert f"{bad}:3: levels.normal.targets.first_reply:" in refused.stderr
+        assert "not published" in refused.stderr and "Traceback" not in refused.stderr
+
+        # A bad policy that reaches the topic anyway (another tool) is rejected by both.
+        async def publish_raw() -> None:
+            producer = AIOKafkaProducer(bootstrap_servers=first.bootstrap_servers)
+            await producer.start()
+            try:
+                value = {"v": 1, "source": "bad.yaml", "published_at_ms": 0,
+                         "text": bad.read_text()}  # fmt: skip
+                await producer.send_and_wait(
+                    first.topic_policy, orjson.dumps(value), key=b"policy", partition=0
+                )
+            finally:
+                await producer.stop()
+
+        run(publish_raw())
+        for worker in (w1, w2):
+            worker.wait_until(
+                lambda w=worker: w.metric("slawatch_policy_rejected_total") == 1, 30, "rejection"
+            )
+            assert ready_version(worker) == "v2"
+            assert "levels.normal.targets.first_reply" in worker.log_tail(20_000)
+        status = cli(first, "status")
+        assert status.returncode == 0 and "v2" in status.stdout
+    finally:
+        w1.stop()
+        if w2 is not None:
+            w2.stop()
