@@ -428,7 +428,7 @@ def _message_received(run: _Run, event: Any) -> None:
         return
     _last_message(run, "customer", t)
     if state.awaiting_customer:
-        run.state = evolve(state, awaiting_customer=False)
+        run.state = evolve(run.state, awaiting_customer=False)
         cycle = run.start(Metric.FIRST_REPLY, t)
         reply = run.first_reply_at_or_after(t)
         if cycle is not None and reply is not None:
@@ -626,12 +626,19 @@ _HANDLERS: dict[str, Callable[[_Run, Any], None]] = {
 # --- the public functions ------------------------------------------------------------------
 
 
+#: Events that evaluate the rules with everything they say (so new_state need not).
+_CREATIONS = frozenset({"ticket.created", "chat.started", "call.queued"})
+
+
 def new_state(event: InputEvent, policy: SlaPolicy) -> ConversationState:
     """The empty state of the conversation ``event`` belongs to, on the level the rules
     give what little is known of it yet (its kind and tenant)."""
     kind = _KIND_OF_TYPE[event.type.split(".", 1)[0]]
     context = Context(kind=kind, conversation_id=event.conversation_id, tenant=_opt(event.tenant))
-    level = _intern(policy.level_for(context, event.occurred_at))
+    if event.type in _CREATIONS:
+        level = policy.default_level  # the creation's own rule evaluation follows at once
+    else:
+        level = _intern(policy.level_for(context, event.occurred_at))
     return ConversationState(key=event.key, context=evolve(context, level=level))
 
 

@@ -327,7 +327,11 @@ def _level(
         if percent:
             ratio = float(percent.group(1)) / 100
             if not 0 < ratio <= 1:
-                r.fail(node_at_risk, f"{field}.at_risk", "a share of the target is 1% to 100%")
+                r.fail(
+                    node_at_risk,
+                    f"{field}.at_risk",
+                    "a share of the target is more than 0% and at most 100%",
+                )
                 ratio = 0.75
         else:
             try:

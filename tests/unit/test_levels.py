@@ -213,3 +213,19 @@ def test_policy_events_keep_the_version_that_scheduled_the_cycle() -> None:
     t.to(60 * 60)
     versions = {e.policy_version for e in t.emitted}
     assert versions == {POLICY.version}
+
+
+def test_the_last_message_is_remembered_on_every_path() -> None:
+    # An agent opened the ticket: the customer's first message starts first reply and is
+    # the last message (the rules' last_message.* fields) at the same time.
+    t = Timeline()
+    t.send(ev("ticket.created", 0, opened_by="agent"))
+    t.send(ev("message.received", 60))
+    assert t.state is not None
+    context = t.state.context
+    assert (context.last_message_author, context.last_message_ms) == ("customer", T0 + 60_000)
+    t.send(ev("message.sent", 120, visibility="internal"))  # a note is not a message
+    t.send(ev("message.sent", 90, visibility="public"))
+    assert t.state.context.last_message_author == "agent"
+    t.send(ev("message.received", 80))  # older than the last one: it stays the agent's
+    assert t.state.context.last_message_ms == T0 + 90_000

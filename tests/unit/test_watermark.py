@@ -45,3 +45,15 @@ def test_the_slowest_partition_holds_everyone_back_and_nothing_goes_back() -> No
     assert marks.value() == 1_000
     marks.report("zzz/9", 0)  # not an input partition: ignored
     assert marks.value() == 1_000
+
+
+def test_a_lagging_backlog_of_history_is_judged_in_its_own_event_time() -> None:
+    # Records produced at 1,000,000 about events that occurred at 2,000: the unread rest of
+    # the backlog occurred after 2,000, not after the produce time.
+    lagging = {"caught_up": False, "last_record_ms": 1_000_000, "end_observed_ms": 9_000_000}
+    assert partition_watermark(**lagging, last_event_ms=2_000, grace_ms=500) == 1_500
+    # Live traffic (events occur just before they are produced): the produce time bounds it.
+    assert partition_watermark(**lagging, last_event_ms=1_000_200, grace_ms=500) == 999_500
+    # Caught up: everything produced was read, whatever its event time.
+    caught_up = {**lagging, "caught_up": True}
+    assert partition_watermark(**caught_up, last_event_ms=2_000, grace_ms=500) == 8_999_500
