@@ -161,18 +161,21 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 def _cmd_policy(args: argparse.Namespace) -> int:
     from slacore.clock import SystemClock
-    from streams.policy_file import PolicyFileError, load_policy, summary
+    from streams.policy_file import PolicyFileError, parse_policy, summary
     from streams.policy_topic import publish_policy
 
     settings = _settings(args)
     try:
-        policy = load_policy(args.file)  # the check every worker makes, made before publishing
+        text = args.file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SlawatchError(f"{args.file}: cannot read: {exc.strerror}") from None
+    try:
+        policy = parse_policy(text, str(args.file))  # the check every worker makes, first
     except PolicyFileError as exc:
         for line in exc.lines():
             print(line, file=sys.stderr)
         print(f"slawatch: {args.file} not published; the policy in force stays", file=sys.stderr)
         return 1
-    text = args.file.read_text(encoding="utf-8")
     asyncio.run(publish_policy(settings, args.file, text, SystemClock()))
     print(f"published to {settings.topic_policy}: {summary(policy)}")
     return 0

@@ -58,7 +58,7 @@ def decode_record(value: bytes, where: str) -> SlaPolicy:
         text, source = record["text"], record.get("source", "?")
         if not isinstance(text, str):
             raise TypeError("text is not a string")
-    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise PolicyFileError(
             where, [Problem(0, "(record)", f"not a policy record: {exc}")]
         ) from None

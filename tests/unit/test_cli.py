@@ -64,3 +64,23 @@ def test_simulate_to_file(capsys, tmp_path) -> None:
     )  # fmt: skip
     assert code == 0 and out.startswith("wrote ")
     assert len(out_file.read_bytes().splitlines()) > 500
+
+
+def test_policy_publish_refuses_a_bad_file_before_reaching_for_the_broker(
+    capsys, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("SLAWATCH_BROKER_URL", "kafka://127.0.0.1:9")  # nothing listens
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("default_level: normal\nlevels: {normal: {targets: {first_reply: 0s}}}\n")
+    code, out, err = run(capsys, "policy", "publish", str(bad))
+    assert code == 1 and out == ""
+    first, last = err.strip().splitlines()
+    assert first.startswith(f"{bad}:2: levels.normal.targets.first_reply:")
+    assert last == f"slawatch: {bad} not published; the policy in force stays"
+    code, _, err = run(capsys, "policy", "publish", str(tmp_path / "missing.yaml"))
+    assert code == 1 and err.count("\n") == 1 and "cannot read" in err
+    # a good file gets as far as the broker, which is not there: one line too
+    good = tmp_path / "good.yaml"
+    good.write_text("default_level: normal\nlevels: {normal: {targets: {first_reply: 1h}}}\n")
+    code, _, err = run(capsys, "policy", "publish", str(good))
+    assert code == 1 and err.startswith("slawatch: cannot reach the broker")
