@@ -400,7 +400,8 @@ def _ticket_created(run: _Run, event: Any) -> None:
         custom_fields=_custom_fields(event.custom_fields),
         created_via_invitation=event.created_via_invitation,
         created_ms=t,
-        changed_ms=t,
+        # an update read before the creation (out of order) may have changed it later
+        changed_ms=max(t, run.state.context.changed_ms or t),
     )
     run.state = evolve(run.state, created=True)
     run.apply_rules(t)

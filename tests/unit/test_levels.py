@@ -229,3 +229,11 @@ def test_the_last_message_is_remembered_on_every_path() -> None:
     assert t.state.context.last_message_author == "agent"
     t.send(ev("message.received", 80))  # older than the last one: it stays the agent's
     assert t.state.context.last_message_ms == T0 + 90_000
+
+
+def test_an_update_read_before_the_creation_keeps_its_changed_time() -> None:
+    t = Timeline()
+    t.send(ev("ticket.updated", 120, changes={"tags": ["vip"]}))
+    t.send(ev("ticket.created", 0))
+    assert t.state is not None
+    assert (t.state.context.created_ms, t.state.context.changed_ms) == (T0, T0 + 120_000)
