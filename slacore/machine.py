@@ -383,25 +383,33 @@ def _last_message(run: _Run, author: str, at_ms: int) -> None:
         run.set_context(last_message_author=author, last_message_ms=at_ms)
 
 
+def _opening_context(run: _Run, event: Any) -> dict[str, Any]:
+    """What the event that opens a ticket or a chat says of it (both carry these)."""
+    t = event.occurred_at
+    return {
+        "priority": event.priority,
+        "department": event.department,
+        "customer_group": event.customer_group,
+        "referrer_url": event.referrer_url,
+        "tags": tuple(event.tags),
+        "custom_fields": _custom_fields(event.custom_fields),
+        "created_via_invitation": event.created_via_invitation,
+        "created_ms": t,
+        # an update read before the opening (out of order) may have changed it later
+        "changed_ms": max(t, run.state.context.changed_ms or t),
+    }
+
+
 def _ticket_created(run: _Run, event: Any) -> None:
     t = event.occurred_at
     if run.state.created:
         return  # a replayed creation (older than the dedup window): it started everything once
     run.set_context(
         channel=event.channel,
-        priority=event.priority,
-        department=event.department,
         assignee=event.assignee,
         assignee_status=event.assignee_status,
-        customer_group=event.customer_group,
         status=event.status,
-        referrer_url=event.referrer_url,
-        tags=tuple(event.tags),
-        custom_fields=_custom_fields(event.custom_fields),
-        created_via_invitation=event.created_via_invitation,
-        created_ms=t,
-        # an update read before the creation (out of order) may have changed it later
-        changed_ms=max(t, run.state.context.changed_ms or t),
+        **_opening_context(run, event),
     )
     run.state = evolve(run.state, created=True)
     run.apply_rules(t)
@@ -502,18 +510,7 @@ def _ticket_updated(run: _Run, event: Any) -> None:
 
 
 def _chat_started(run: _Run, event: Any) -> None:
-    run.set_context(
-        channel="chat",
-        priority=event.priority,
-        department=event.department,
-        customer_group=event.customer_group,
-        referrer_url=event.referrer_url,
-        tags=tuple(event.tags),
-        custom_fields=_custom_fields(event.custom_fields),
-        created_via_invitation=event.created_via_invitation,
-        created_ms=event.occurred_at,
-        changed_ms=event.occurred_at,
-    )
+    run.set_context(channel="chat", **_opening_context(run, event))
     run.state = evolve(run.state, created=True)
     run.apply_rules(event.occurred_at)
 

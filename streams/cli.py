@@ -15,9 +15,13 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from streams.errors import SlawatchError
 from streams.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from streams.policy_file import PolicyFileError
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -144,14 +148,19 @@ def _cmd_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_problems(exc: PolicyFileError) -> None:
+    """Every problem of a policy file, one per line, on stderr."""
+    for line in exc.lines():
+        print(line, file=sys.stderr)
+
+
 def _cmd_check_config(args: argparse.Namespace) -> int:
     from streams.policy_file import PolicyFileError, load_policy, summary
 
     try:
         policy = load_policy(args.file)
     except PolicyFileError as exc:
-        for line in exc.lines():
-            print(line, file=sys.stderr)
+        _print_problems(exc)
         n = len(exc.problems)
         print(f"slawatch: {args.file}: {n} problem{'s' if n > 1 else ''}", file=sys.stderr)
         return 1
@@ -172,8 +181,7 @@ def _cmd_policy(args: argparse.Namespace) -> int:
     try:
         policy = parse_policy(text, str(args.file))  # the check every worker makes, first
     except PolicyFileError as exc:
-        for line in exc.lines():
-            print(line, file=sys.stderr)
+        _print_problems(exc)
         print(f"slawatch: {args.file} not published; the policy in force stays", file=sys.stderr)
         return 1
     asyncio.run(publish_policy(settings, args.file, text, SystemClock()))
