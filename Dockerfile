@@ -2,11 +2,10 @@
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./
-COPY slacore slacore
+COPY slawatch slawatch
 COPY schemas schemas
 COPY streams streams
 COPY agents agents
-COPY simulator simulator
 RUN pip install --no-cache-dir -c constraints.txt '.[rocksdb]'
 RUN useradd --system --home /var/lib/slawatch slawatch && mkdir -p /var/lib/slawatch \
     && chown slawatch /var/lib/slawatch

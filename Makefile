@@ -27,10 +27,11 @@ install: venv ## same as venv
 system-packages: ## install (or name) the system packages the tests need
 	@bash scripts/require-system-packages
 
-lint: venv ## ruff and mypy; the schema files must match the models
+lint: venv ## ruff, mypy and the dependency rule; the schema files must match the models
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy slacore schemas simulator streams agents
+	$(BIN)/mypy slawatch
+	$(BIN)/lint-imports
 	$(BIN)/slawatch schemas check
 
 test: venv system-packages lint ## install everything and run the whole suite

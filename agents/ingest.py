@@ -37,17 +37,17 @@ from aiokafka import (
 from aiokafka.errors import CommitFailedError, KafkaError
 from mode import Service
 
-from schemas.deadletter import DEAD_LETTER_VERSION, DeadLetter, b64
-from schemas.events import Event
-from schemas.normalised import encode_batches
-from schemas.validation import EventValidator, Rejection
-from slacore.clock import Clock
-from slacore.keys import ConversationKind
-from slacore.watermark import partition_watermark
-from streams.compat import leave_group_at_generation_zero
-from streams.metrics import Metrics
-from streams.settings import Settings
-from streams.topics import topic_kinds
+from slawatch.config.settings import Settings
+from slawatch.core.clock import Clock
+from slawatch.core.keys import ConversationKind
+from slawatch.core.watermark import partition_watermark
+from slawatch.schemas.deadletter import DEAD_LETTER_VERSION, DeadLetter, b64
+from slawatch.schemas.events import Event
+from slawatch.schemas.normalised import encode_batches
+from slawatch.schemas.validation import EventValidator, Rejection
+from slawatch.streams.compat import leave_group_at_generation_zero
+from slawatch.streams.metrics import Metrics
+from slawatch.streams.topics import topic_kinds
 
 log = logging.getLogger(__name__)
 

@@ -30,19 +30,19 @@ from typing import Any
 import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from agents.ingest import partition_for
-from schemas.normalised import decode_batch
-from schemas.sla_events import encode, to_record
-from slacore.clock import Clock
-from slacore.effects import SlaEvent
-from slacore.machine import advance, apply, next_deadline
-from slacore.policy import SlaPolicy
-from slacore.sla import SlaEventKind
-from slacore.state import ConversationState
-from slacore.watermark import InputWatermarks
-from streams.codecs import deadline_of, decode_state, encode_state
-from streams.metrics import Metrics
-from streams.settings import Settings
+from slawatch.agents.ingest import partition_for
+from slawatch.config.settings import Settings
+from slawatch.core.clock import Clock
+from slawatch.core.effects import SlaEvent
+from slawatch.core.machine import advance, apply, next_deadline
+from slawatch.core.policy import SlaPolicy
+from slawatch.core.sla import SlaEventKind
+from slawatch.core.state import ConversationState
+from slawatch.core.watermark import InputWatermarks
+from slawatch.schemas.normalised import decode_batch
+from slawatch.schemas.sla_events import encode, to_record
+from slawatch.storage.state_codec import deadline_of, decode_state, encode_state
+from slawatch.streams.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

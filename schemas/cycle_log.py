@@ -14,9 +14,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.sla_events import SlaEventRecord
-from slacore.sla import SlaEventKind
-from slacore.timestamps import parse_timestamp_ms
+from slawatch.core.sla import SlaEventKind
+from slawatch.core.timestamps import parse_timestamp_ms
+from slawatch.schemas.sla_events import SlaEventRecord
 
 #: A cycle's status in the log.
 STATUSES = ("met", "breached", "cancelled", "open")

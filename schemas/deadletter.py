@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import orjson
 
-from schemas.fields import Choice, Flag, Integer, Text, spec_field
-from schemas.reasons import RejectReason
+from slawatch.schemas.fields import Choice, Flag, Integer, Text, spec_field
+from slawatch.schemas.reasons import RejectReason
 
 DEAD_LETTER_VERSION = 1
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from schemas.fields import (
+from slawatch.core.keys import ConversationKind, conversation_key
+from slawatch.schemas.fields import (
     Choice,
     Const,
     CustomFields,
@@ -27,9 +28,8 @@ from schemas.fields import (
     Timestamp,
     spec_field,
 )
-from schemas.model import Record
-from schemas.reasons import RejectReason
-from slacore.keys import ConversationKind, conversation_key
+from slawatch.schemas.model import Record
+from slawatch.schemas.reasons import RejectReason
 
 SCHEMA_VERSION = 1
 

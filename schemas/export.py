@@ -7,12 +7,12 @@ from typing import Any
 
 import orjson
 
-from schemas.deadletter import DEAD_LETTER_VERSION, DeadLetter
-from schemas.events import EVENT_TYPES, SCHEMA_VERSION
-from schemas.model import model_json_schema
-from schemas.policy_schema import DESCRIPTION as POLICY_DESCRIPTION
-from schemas.policy_schema import POLICY_SCHEMA_VERSION, policy_json_schema
-from schemas.sla_events import SLA_EVENT_VERSION, SlaEventRecord
+from slawatch.schemas.deadletter import DEAD_LETTER_VERSION, DeadLetter
+from slawatch.schemas.events import EVENT_TYPES, SCHEMA_VERSION
+from slawatch.schemas.model import model_json_schema
+from slawatch.schemas.policy_schema import DESCRIPTION as POLICY_DESCRIPTION
+from slawatch.schemas.policy_schema import POLICY_SCHEMA_VERSION, policy_json_schema
+from slawatch.schemas.sla_events import SLA_EVENT_VERSION, SlaEventRecord
 
 SCHEMA_DIR = Path(__file__).parent / "json"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"

@@ -2,7 +2,7 @@
 as JSON Schema, so the Python models and the published schema files share one source.
 
 A spec's ``parse`` returns the value to store (possibly normalised, e.g. a timestamp
-becomes epoch milliseconds) or raises :class:`~schemas.reasons.Invalid` naming the field.
+becomes epoch milliseconds) or raises :class:`~slawatch.schemas.reasons.Invalid` naming the field.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import re
 from dataclasses import MISSING, Field, field
 from typing import Any, Protocol
 
-from schemas.reasons import Invalid, RejectReason
-from slacore.timestamps import RFC3339_PATTERN, InvalidTimestamp, parse_timestamp_ms
+from slawatch.core.timestamps import RFC3339_PATTERN, InvalidTimestamp, parse_timestamp_ms
+from slawatch.schemas.reasons import Invalid, RejectReason
 
 JsonSchema = dict[str, Any]
 

@@ -1,7 +1,7 @@
 """Turning a dataclass model into a parser and a JSON Schema.
 
 A model is a frozen dataclass whose fields are declared with
-:func:`~schemas.fields.spec_field`. :func:`parse_model` checks a decoded JSON object
+:func:`~slawatch.schemas.fields.spec_field`. :func:`parse_model` checks a decoded JSON object
 against it; :func:`model_json_schema` describes the same rules as JSON Schema. Both read
 the same field list, which is why the schema files cannot drift from the models.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import MISSING, fields
 from typing import Any, TypeVar
 
-from schemas.fields import JsonSchema, Spec, _wrong_type, field_spec
-from schemas.reasons import Invalid, RejectReason
+from slawatch.schemas.fields import JsonSchema, Spec, _wrong_type, field_spec
+from slawatch.schemas.reasons import Invalid, RejectReason
 
 M = TypeVar("M")
 

@@ -7,7 +7,7 @@ watermarks of the input partitions it reads: ``{"v": 1, "wm": {"tickets/0": ms, 
 so the watermarks keep moving when the input is quiet (slacore/watermark.py).
 
 All events of one conversation land in one partition (chosen from the event's
-:attr:`~schemas.events.Event.key`), in order. Batching is what lets the downstream Faust
+:attr:`~slawatch.schemas.events.Event.key`), in order. Batching is what lets the downstream Faust
 agents pay Faust's per-message cost once per batch instead of once per event.
 
 Each event keeps its input contract, except ``occurred_at``, which is always epoch
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from schemas.events import EVENT_TYPES, Event
+from slawatch.schemas.events import EVENT_TYPES, Event
 
 NORMALISED_VERSION = 1
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from schemas.events import STATUSES
-from slacore.rules import CUSTOM_PREFIX, FIELDS
-from slacore.sla import Metric
+from slawatch.core.rules import CUSTOM_PREFIX, FIELDS
+from slawatch.core.sla import Metric
+from slawatch.schemas.events import STATUSES
 
 POLICY_SCHEMA_VERSION = 1
 #: The built-in calendar: every instant is working time.

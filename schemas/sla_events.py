@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import orjson
 
-from schemas.fields import Choice, Flag, Integer, Nullable, Number, Text, spec_field
-from slacore.effects import SlaEvent
-from slacore.keys import ConversationKind
-from slacore.sla import CancelReason, Metric, SlaEventKind
-from slacore.timestamps import format_timestamp_ms
+from slawatch.core.effects import SlaEvent
+from slawatch.core.keys import ConversationKind
+from slawatch.core.sla import CancelReason, Metric, SlaEventKind
+from slawatch.core.timestamps import format_timestamp_ms
+from slawatch.schemas.fields import Choice, Flag, Integer, Nullable, Number, Text, spec_field
 
 SLA_EVENT_VERSION = 1
 
@@ -71,7 +71,7 @@ class SlaEventRecord:
 
 
 def to_record(event: SlaEvent, *, late_after_ms: int) -> SlaEventRecord:
-    """The published form of a core :class:`~slacore.effects.SlaEvent`."""
+    """The published form of a core :class:`~slawatch.core.effects.SlaEvent`."""
     context = event.context
     return SlaEventRecord(
         schema_version=SLA_EVENT_VERSION,

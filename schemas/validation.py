@@ -7,11 +7,11 @@ from typing import Any
 
 import orjson
 
-from schemas.events import EVENT_TYPES, Event
-from schemas.model import parse_model
-from schemas.reasons import Invalid, RejectReason
-from slacore.clock import Clock
-from slacore.keys import ConversationKind
+from slawatch.core.clock import Clock
+from slawatch.core.keys import ConversationKind
+from slawatch.schemas.events import EVENT_TYPES, Event
+from slawatch.schemas.model import parse_model
+from slawatch.schemas.reasons import Invalid, RejectReason
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +25,7 @@ class Rejection:
 
 
 class EventValidator:
-    """Turn raw input bytes into a validated :class:`~schemas.events.Event`.
+    """Turn raw input bytes into a validated :class:`~slawatch.schemas.events.Event`.
 
     ``max_event_bytes`` caps a message's size; ``max_future_skew_ms`` is how far ahead of
     ``clock`` an ``occurred_at`` may be before it counts as a producer's clock error (an

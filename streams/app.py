@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import faust
 
-from streams.settings import Settings
+from slawatch.config.settings import Settings
 
 
 def create_app(settings: Settings) -> faust.App:

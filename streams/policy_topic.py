@@ -25,13 +25,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from mode import Service
 
-from slacore.clock import Clock
-from slacore.policy import SlaPolicy, builtin_policy
-from streams.errors import SlawatchError
-from streams.metrics import Metrics
-from streams.policy_file import PolicyFileError, Problem, load_policy, parse_policy
-from streams.settings import Settings
-from streams.topics import ensure_topics, topic_specs
+from slawatch.config.settings import Settings
+from slawatch.core.clock import Clock
+from slawatch.core.policy import SlaPolicy, builtin_policy
+from slawatch.errors import SlawatchError
+from slawatch.policy.file import PolicyFileError, Problem, load_policy, parse_policy
+from slawatch.streams.metrics import Metrics
+from slawatch.streams.topics import ensure_topics, topic_specs
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def decode_record(value: bytes, where: str) -> SlaPolicy:
 
 async def publish_policy(settings: Settings, path: Path, text: str, clock: Clock) -> None:
     """Publish the policy file ``path`` (its ``text``, already checked with
-    :func:`~streams.policy_file.parse_policy`) to the policy topic."""
+    :func:`~slawatch.policy.file.parse_policy`) to the policy topic."""
     await ensure_topics(
         settings, [s for s in topic_specs(settings) if s.name == settings.topic_policy]
     )

@@ -18,8 +18,8 @@ import redis.asyncio as aioredis
 from mode import Service
 from redis.exceptions import RedisError
 
-from slacore.clock import Clock
-from streams.settings import Settings
+from slawatch.config.settings import Settings
+from slawatch.core.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from slacore.keys import ConversationKind
-from streams.errors import SlawatchError, TopicMismatch
-from streams.settings import Settings
+from slawatch.config.settings import Settings
+from slawatch.core.keys import ConversationKind
+from slawatch.errors import SlawatchError, TopicMismatch
 
 TOPIC_ALREADY_EXISTS = 36
 

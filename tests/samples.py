@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
-from schemas.reasons import RejectReason
-from slacore.keys import ConversationKind
+from slawatch.core.keys import ConversationKind
+from slawatch.schemas.reasons import RejectReason
 
 #: A fixed "now" for validators in tests: 2026-11-22T12:00:00Z.
 NOW_MS = 1_795_348_800_000

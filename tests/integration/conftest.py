@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from streams.embedded import EmbeddedBroker, EmbeddedRedis, free_port
-from streams.settings import Settings, load_settings
+from slawatch.config.settings import Settings, load_settings
+from slawatch.dev.embedded import EmbeddedBroker, EmbeddedRedis, free_port
 
 pytestmark = pytest.mark.integration
 

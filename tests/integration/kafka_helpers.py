@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
-from streams.settings import Settings
+from slawatch.config.settings import Settings
 
 
 async def produce(

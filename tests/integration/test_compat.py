@@ -7,8 +7,8 @@ import time
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from streams.compat import leave_group_at_generation_zero
-from streams.topics import ensure_topics
+from slawatch.streams.compat import leave_group_at_generation_zero
+from slawatch.streams.topics import ensure_topics
 from tests.integration.conftest import run
 
 pytestmark = pytest.mark.integration

@@ -59,7 +59,7 @@ def test_the_stack_has_what_the_product_needs() -> None:
 def test_dashboard_queries_only_metrics_slawatch_exports() -> None:
     from prometheus_client import CollectorRegistry
 
-    from streams.metrics import Metrics
+    from slawatch.streams.metrics import Metrics
 
     registry = CollectorRegistry()
     Metrics(registry)

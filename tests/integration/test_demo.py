@@ -27,7 +27,7 @@ def listening(port: int) -> bool:
 def test_demo_shows_events_flowing_and_stops_by_itself(tmp_path) -> None:
     run_dir = tmp_path / "demo"
     result = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "demo", "--duration", "8", "--rate", "300",
+        [sys.executable, "-m", "slawatch", "demo", "--duration", "8", "--rate", "300",
          "--seed", "5", "--run-dir", str(run_dir)],
         capture_output=True, text=True, timeout=180,
     )  # fmt: skip
@@ -59,7 +59,7 @@ def test_demo_shows_events_flowing_and_stops_by_itself(tmp_path) -> None:
 
 
 def test_ctrl_c_stops_everything(tmp_path) -> None:
-    command = [sys.executable, "-m", "streams.cli", "demo", "--run-dir", str(tmp_path / "demo")]
+    command = [sys.executable, "-m", "slawatch", "demo", "--run-dir", str(tmp_path / "demo")]
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     ) as process:

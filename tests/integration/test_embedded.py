@@ -7,10 +7,10 @@ import asyncio
 import pytest
 import redis
 
-from streams.embedded import EmbeddedBroker, EmbeddedRedis, redis_server_binary, tansu_binary
-from streams.errors import ComponentMissing
-from streams.settings import load_settings
-from streams.topics import ensure_topics
+from slawatch.config.settings import load_settings
+from slawatch.dev.embedded import EmbeddedBroker, EmbeddedRedis, redis_server_binary, tansu_binary
+from slawatch.errors import ComponentMissing
+from slawatch.streams.topics import ensure_topics
 
 pytestmark = pytest.mark.integration
 
@@ -36,8 +36,8 @@ def test_start_use_stop_leaves_nothing_running(tmp_path) -> None:
 
 def test_a_missing_binary_is_named(monkeypatch) -> None:
     monkeypatch.setenv("SLAWATCH_REDIS_SERVER", "/nonexistent/redis-server")
-    monkeypatch.setattr("streams.embedded._package_binary", lambda *a: None)
-    monkeypatch.setattr("streams.embedded.shutil.which", lambda name: None)
+    monkeypatch.setattr("slawatch.dev.embedded._package_binary", lambda *a: None)
+    monkeypatch.setattr("slawatch.dev.embedded.shutil.which", lambda name: None)
     with pytest.raises(ComponentMissing, match="no redis-server"):
         redis_server_binary()
     with pytest.raises(ComponentMissing, match="no Tansu broker binary"):

@@ -7,13 +7,13 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
-from agents.ingest import IngestService
-from schemas import EventValidator
-from schemas.deadletter import DeadLetter
-from schemas.normalised import decode_batch
-from slacore.clock import ManualClock
-from streams.metrics import Metrics
-from streams.topics import ensure_topics, topic_kinds
+from slawatch.agents.ingest import IngestService
+from slawatch.core.clock import ManualClock
+from slawatch.schemas import EventValidator
+from slawatch.schemas.deadletter import DeadLetter
+from slawatch.schemas.normalised import decode_batch
+from slawatch.streams.metrics import Metrics
+from slawatch.streams.topics import ensure_topics, topic_kinds
 from tests.integration.conftest import run
 from tests.integration.kafka_helpers import produce, read_until, wait_for
 from tests.samples import NOW_MS, event, invalid_examples, valid_examples

@@ -13,9 +13,9 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from slacore.timestamps import parse_timestamp_ms
-from streams.embedded import free_port
-from streams.topics import ensure_topics
+from slawatch.core.timestamps import parse_timestamp_ms
+from slawatch.dev.embedded import free_port
+from slawatch.streams.topics import ensure_topics
 from tests.integration.conftest import run, worker_environment
 from tests.integration.kafka_helpers import produce, read_until
 from tests.integration.workers import WorkerProcess, sla_records
@@ -34,7 +34,7 @@ def policy(version: str, first_reply: str) -> str:
 
 def cli(settings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "streams.cli", *args],
+        [sys.executable, "-m", "slawatch", *args],
         env=worker_environment(settings),
         capture_output=True,
         text=True,

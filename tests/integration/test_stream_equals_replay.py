@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from schemas.cycle_log import cycle_log
-from schemas.sla_events import SlaEventRecord
-from simulator.output import publish
-from simulator.traffic import Malformation, TrafficProfile, generate_traffic
-from slacore.keys import ConversationKind
-from slacore.timestamps import parse_timestamp_ms
-from streams.policy_file import load_policy
-from streams.replay import replay
-from streams.topics import ensure_topics
+from slawatch.core.keys import ConversationKind
+from slawatch.core.timestamps import parse_timestamp_ms
+from slawatch.dev.simulator.output import publish
+from slawatch.dev.simulator.traffic import Malformation, TrafficProfile, generate_traffic
+from slawatch.policy.file import load_policy
+from slawatch.replay.engine import replay
+from slawatch.schemas.cycle_log import cycle_log
+from slawatch.schemas.sla_events import SlaEventRecord
+from slawatch.streams.topics import ensure_topics
 from tests.integration.conftest import run
 from tests.integration.kafka_helpers import read_until
 from tests.integration.workers import WorkerProcess, sla_records

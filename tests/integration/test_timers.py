@@ -16,9 +16,9 @@ import orjson
 import pytest
 from jsonschema import Draft202012Validator
 
-from schemas.export import SCHEMA_DIR
-from slacore.timestamps import parse_timestamp_ms
-from streams.topics import ensure_topics
+from slawatch.core.timestamps import parse_timestamp_ms
+from slawatch.schemas.export import SCHEMA_DIR
+from slawatch.streams.topics import ensure_topics
 from tests.integration.conftest import run
 from tests.integration.kafka_helpers import produce, read_until
 from tests.integration.workers import WorkerProcess, sla_records

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streams.errors import TopicMismatch
-from streams.topics import ensure_topics, topic_specs
+from slawatch.errors import TopicMismatch
+from slawatch.streams.topics import ensure_topics, topic_specs
 from tests.integration.conftest import run
 
 pytestmark = pytest.mark.integration

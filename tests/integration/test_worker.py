@@ -14,7 +14,7 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.registry import read_workers
+from slawatch.streams.registry import read_workers
 from tests.integration.conftest import run, worker_environment
 from tests.integration.kafka_helpers import produce
 from tests.samples import event
@@ -45,7 +45,7 @@ def worker(settings_factory, tmp_path):
     settings = settings_factory()
     log = (tmp_path / "worker.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", "worker"],
+        [sys.executable, "-m", "slawatch", "worker"],
         env=worker_environment(settings),
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -121,7 +121,7 @@ def test_worker_with_bad_settings_exits_with_one_line(settings_factory) -> None:
     env = worker_environment(settings)
     env["SLAWATCH_PARTITIONS"] = "many"
     result = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "worker"], env=env, capture_output=True, timeout=60
+        [sys.executable, "-m", "slawatch", "worker"], env=env, capture_output=True, timeout=60
     )
     assert result.returncode == 1
     assert result.stderr.decode() == (
@@ -131,12 +131,12 @@ def test_worker_with_bad_settings_exits_with_one_line(settings_factory) -> None:
 
 def test_worker_refuses_topics_with_another_partition_count(settings_factory) -> None:
     settings = settings_factory(partitions=2)
-    from streams.topics import ensure_topics
+    from slawatch.streams.topics import ensure_topics
 
     asyncio.run(ensure_topics(settings))
     env = worker_environment(settings.with_overrides(partitions=3))
     result = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "worker"], env=env, capture_output=True, timeout=60
+        [sys.executable, "-m", "slawatch", "worker"], env=env, capture_output=True, timeout=60
     )
     assert result.returncode == 1
     assert "has 2 partitions, configured: 3" in result.stderr.decode()

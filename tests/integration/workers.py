@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.settings import Settings
+from slawatch.config.settings import Settings
 from tests.integration.conftest import worker_environment
 
 
@@ -25,7 +25,7 @@ class WorkerProcess:
         self.log_path = log_path
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"],
+            [sys.executable, "-m", "slawatch", "worker"],
             env=worker_environment(settings),
             stdout=self._log,
             stderr=subprocess.STDOUT,

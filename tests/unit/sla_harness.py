@@ -6,13 +6,13 @@ from typing import Any
 
 import orjson
 
-from schemas import EventValidator, Rejection
-from slacore.clock import ManualClock
-from slacore.effects import SlaEvent
-from slacore.machine import advance, apply, next_deadline
-from slacore.policy import SlaPolicy, policy_by_priority
-from slacore.sla import Metric
-from slacore.state import ConversationState
+from slawatch.core.clock import ManualClock
+from slawatch.core.effects import SlaEvent
+from slawatch.core.machine import advance, apply, next_deadline
+from slawatch.core.policy import SlaPolicy, policy_by_priority
+from slawatch.core.sla import Metric
+from slawatch.core.state import ConversationState
+from slawatch.schemas import EventValidator, Rejection
 from tests.samples import event
 
 T0 = 1_790_000_000_000  # event time origin of the scenarios

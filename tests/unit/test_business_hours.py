@@ -1,6 +1,6 @@
 """Business-hours calendars against a brute-force oracle, and examples to check by hand.
 
-The oracle shares nothing with :mod:`slacore.business_hours` but its definition: it walks
+The oracle shares nothing with :mod:`slawatch.core.business_hours` but its definition: it walks
 UTC minutes, reads each one's local wall clock with :func:`datetime.fromtimestamp` and
 decides openness from the weekday, the minute of the day, the holidays and the exceptions.
 Every boundary here (spans, exceptions, the zones' offsets and DST transitions, Lord
@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from slacore.business_hours import BusinessCalendar, CalendarError, LocalSpan
+from slawatch.core.business_hours import BusinessCalendar, CalendarError, LocalSpan
 
 MINUTE = 60_000
 HOUR = 60 * MINUTE

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.cli import main
+from slawatch.cli.main import main
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:

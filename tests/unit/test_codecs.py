@@ -3,8 +3,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from slacore.machine import advance, next_deadline
-from streams.codecs import deadline_of, decode_state, encode_state
+from slawatch.core.machine import advance, next_deadline
+from slawatch.storage.state_codec import deadline_of, decode_state, encode_state
 from tests.unit.sla_harness import T0, Timeline, ev
 from tests.unit.test_machine_properties import deliveries
 

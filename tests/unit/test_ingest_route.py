@@ -7,11 +7,11 @@ import base64
 import orjson
 from aiokafka.structs import ConsumerRecord
 
-from agents.ingest import MAX_DEAD_LETTER_ORIGINAL_BYTES, partition_for, route
-from schemas import EventValidator
-from schemas.reasons import RejectReason
-from slacore.clock import ManualClock
-from slacore.keys import ConversationKind
+from slawatch.agents.ingest import MAX_DEAD_LETTER_ORIGINAL_BYTES, partition_for, route
+from slawatch.core.clock import ManualClock
+from slawatch.core.keys import ConversationKind
+from slawatch.schemas import EventValidator
+from slawatch.schemas.reasons import RejectReason
 from tests.samples import NOW_MS, event, invalid_examples
 
 KINDS = {"tickets": ConversationKind.TICKET, "calls": ConversationKind.CALL}

@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from slacore.business_hours import BusinessCalendar
-from slacore.policy import SlaLevel, SlaPolicy
-from slacore.rules import AnyOf, Rule, RuleSet, Test
-from slacore.sla import CancelReason, Metric, SlaEventKind
-from streams.codecs import decode_state, encode_state
+from slawatch.core.business_hours import BusinessCalendar
+from slawatch.core.policy import SlaLevel, SlaPolicy
+from slawatch.core.rules import AnyOf, Rule, RuleSet, Test
+from slawatch.core.sla import CancelReason, Metric, SlaEventKind
+from slawatch.storage.state_codec import decode_state, encode_state
 from tests.unit.sla_harness import POLICY, T0, M, S, Timeline, ev
 
 FR, NR, CR, CA, RES = (

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from slacore.machine import IllegalTransition, apply
-from slacore.sla import CancelReason, Metric, SlaEventKind
+from slawatch.core.machine import IllegalTransition, apply
+from slawatch.core.sla import CancelReason, Metric, SlaEventKind
 from tests.unit.sla_harness import POLICY, T0, M, Timeline, ev
 
 FR, NR, CR, CA, RES = (

@@ -8,7 +8,7 @@ from collections import defaultdict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from slacore.sla import Metric, SlaEventKind
+from slawatch.core.sla import Metric, SlaEventKind
 from tests.unit.sla_harness import POLICY, Timeline, ev
 
 K = SlaEventKind

@@ -17,14 +17,13 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from schemas.policy_schema import policy_json_schema
-from slacore.business_hours import BusinessCalendar
-from slacore.calendar import AlwaysOpen
-from slacore.keys import ConversationKind
-from slacore.sla import Metric
-from slacore.state import Context
-from streams.cli import main
-from streams.policy_file import (
+from slawatch.cli.main import main
+from slawatch.core.business_hours import BusinessCalendar
+from slawatch.core.calendar import AlwaysOpen
+from slawatch.core.keys import ConversationKind
+from slawatch.core.sla import Metric
+from slawatch.core.state import Context
+from slawatch.policy.file import (
     PolicyFileError,
     Problem,
     load_policy,
@@ -32,6 +31,7 @@ from streams.policy_file import (
     policy_version_of,
     summary,
 )
+from slawatch.schemas.policy_schema import policy_json_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "policy.yaml"

@@ -8,11 +8,11 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
-from slacore.policy import SlaPolicy, builtin_policy
-from slacore.sla import Metric
-from streams.metrics import Metrics
-from streams.policy_topic import PolicyFollower, encode_record
-from streams.settings import load_settings
+from slawatch.config.settings import load_settings
+from slawatch.core.policy import SlaPolicy, builtin_policy
+from slawatch.core.sla import Metric
+from slawatch.streams.metrics import Metrics
+from slawatch.streams.policy_topic import PolicyFollower, encode_record
 
 GOOD = "version: v2\ndefault_level: normal\nlevels: {normal: {targets: {first_reply: 1h}}}\n"
 BAD = "version: v3\ndefault_level: normal\nlevels: {normal: {targets: {first_reply: soon}}}\n"

@@ -14,12 +14,12 @@ from collections import Counter
 import orjson
 import pytest
 
-from schemas import EventValidator, Rejection
-from slacore.clock import ManualClock
-from slacore.machine import advance, apply
-from slacore.policy import policy_by_priority
-from slacore.sla import Metric
-from slacore.timestamps import parse_timestamp_ms
+from slawatch.core.clock import ManualClock
+from slawatch.core.machine import advance, apply
+from slawatch.core.policy import policy_by_priority
+from slawatch.core.sla import Metric
+from slawatch.core.timestamps import parse_timestamp_ms
+from slawatch.schemas import EventValidator, Rejection
 from tests.realdata.anonymous_bank import DATA, read_calls, to_events
 
 POLICY = policy_by_priority(

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import orjson
 
-from simulator.traffic import TrafficProfile, generate_traffic
-from slacore.timestamps import parse_timestamp_ms
-from streams.cli import main
-from streams.policy_file import load_policy, parse_policy
-from streams.replay import replay
+from slawatch.cli.main import main
+from slawatch.core.timestamps import parse_timestamp_ms
+from slawatch.dev.simulator.traffic import TrafficProfile, generate_traffic
+from slawatch.policy.file import load_policy, parse_policy
+from slawatch.replay.engine import replay
 from tests.samples import event
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "policy.yaml"

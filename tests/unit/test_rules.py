@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from slacore.keys import ConversationKind
-from slacore.rules import (
+from slawatch.core.keys import ConversationKind
+from slawatch.core.rules import (
     FIELDS,
     OPERATORS,
     All,
@@ -27,8 +27,8 @@ from slacore.rules import (
     Test,
     compile_condition,
 )
-from slacore.state import Context
-from slacore.timestamps import parse_timestamp_ms
+from slawatch.core.state import Context
+from slawatch.core.timestamps import parse_timestamp_ms
 
 S = 1000
 M = 60 * S

@@ -10,11 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from schemas import EVENT_TYPES
-from schemas.deadletter import DeadLetter
-from schemas.export import SCHEMA_DIR, all_schemas, drifted_schemas, write_schemas
-from schemas.model import parse_model
-from schemas.reasons import Invalid
+from slawatch.schemas import EVENT_TYPES
+from slawatch.schemas.deadletter import DeadLetter
+from slawatch.schemas.export import SCHEMA_DIR, all_schemas, drifted_schemas, write_schemas
+from slawatch.schemas.model import parse_model
+from slawatch.schemas.reasons import Invalid
 from tests.samples import valid_examples
 
 

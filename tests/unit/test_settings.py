@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.errors import ConfigError
-from streams.settings import Secret, Settings, load_settings
+from slawatch.config.settings import Secret, Settings, load_settings
+from slawatch.errors import ConfigError
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -6,16 +6,16 @@ from collections import Counter
 import orjson
 import pytest
 
-from schemas import EVENT_TYPES, EventValidator, Rejection
-from simulator.output import write_jsonl
-from simulator.traffic import (
+from slawatch.core.clock import ManualClock
+from slawatch.dev.simulator.output import write_jsonl
+from slawatch.dev.simulator.traffic import (
     DAILY_PROFILE,
     MEAN_EVENTS_PER_CONVERSATION,
     Malformation,
     TrafficProfile,
     generate_traffic,
 )
-from slacore.clock import ManualClock
+from slawatch.schemas import EVENT_TYPES, EventValidator, Rejection
 
 MIDNIGHT = 1_795_305_600_000  # 2026-11-22T00:00:00Z
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from slacore.timestamps import InvalidTimestamp, format_timestamp_ms, parse_timestamp_ms
+from slawatch.core.timestamps import InvalidTimestamp, format_timestamp_ms, parse_timestamp_ms
 
 # Naive bounds are what st.datetimes() wants; the test attaches an offset to each value.
 moments = st.datetimes(

@@ -3,12 +3,12 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from schemas import EVENT_TYPES, EventValidator, Rejection
-from schemas.events import TicketCreated, TicketUpdated
-from schemas.normalised import decode_batch, encode_batches, event_from_normalised
-from schemas.reasons import RejectReason
-from slacore.clock import ManualClock
-from slacore.keys import ConversationKind
+from slawatch.core.clock import ManualClock
+from slawatch.core.keys import ConversationKind
+from slawatch.schemas import EVENT_TYPES, EventValidator, Rejection
+from slawatch.schemas.events import TicketCreated, TicketUpdated
+from slawatch.schemas.normalised import decode_batch, encode_batches, event_from_normalised
+from slawatch.schemas.reasons import RejectReason
 from tests.samples import NOW_MS, event, invalid_examples, valid_examples
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from slacore.watermark import InputWatermarks, partition_watermark
+from slawatch.core.watermark import InputWatermarks, partition_watermark
 
 
 def test_caught_up_partition_vouches_up_to_when_its_end_was_seen() -> None:

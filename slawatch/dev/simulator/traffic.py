@@ -27,9 +27,9 @@ from typing import Any
 
 import orjson
 
-from slacore.keys import ConversationKind
-from slacore.policy import DEFAULT_TARGETS_S
-from slacore.timestamps import format_timestamp_ms, parse_timestamp_ms
+from slawatch.core.keys import ConversationKind
+from slawatch.core.policy import DEFAULT_TARGETS_S
+from slawatch.core.timestamps import format_timestamp_ms, parse_timestamp_ms
 
 #: Nominal targets (seconds) the delays are drawn around: slawatch's built-in targets.
 NOMINAL_TARGETS_S = {metric.value: targets for metric, targets in DEFAULT_TARGETS_S.items()}

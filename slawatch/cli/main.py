@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from streams.errors import SlawatchError
-from streams.settings import Settings, load_settings
+from slawatch.config.settings import Settings, load_settings
+from slawatch.errors import SlawatchError
 
 if TYPE_CHECKING:
-    from streams.policy_file import PolicyFileError
+    from slawatch.policy.file import PolicyFileError
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -29,14 +29,14 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
-    from streams.worker import run_worker
+    from slawatch.worker.runtime import run_worker
 
     run_worker(_settings(args))
     return 0
 
 
 def _cmd_topics(args: argparse.Namespace) -> int:
-    from streams.topics import ensure_topics, topic_specs
+    from slawatch.streams.topics import ensure_topics, topic_specs
 
     settings = _settings(args)
     if args.action == "create":
@@ -48,11 +48,11 @@ def _cmd_topics(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from simulator.output import publish, write_jsonl
-    from simulator.traffic import TrafficProfile, generate_traffic
-    from slacore.keys import ConversationKind
-    from slacore.timestamps import InvalidTimestamp, parse_timestamp_ms
-    from streams.topics import ensure_topics
+    from slawatch.core.keys import ConversationKind
+    from slawatch.core.timestamps import InvalidTimestamp, parse_timestamp_ms
+    from slawatch.dev.simulator.output import publish, write_jsonl
+    from slawatch.dev.simulator.traffic import TrafficProfile, generate_traffic
+    from slawatch.streams.topics import ensure_topics
 
     try:
         profile = TrafficProfile(
@@ -92,7 +92,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from streams.registry import read_workers
+    from slawatch.streams.registry import read_workers
 
     settings = _settings(args)
     try:
@@ -132,7 +132,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_schemas(args: argparse.Namespace) -> int:
-    from schemas.export import SCHEMA_DIR, drifted_schemas, write_schemas
+    from slawatch.schemas.export import SCHEMA_DIR, drifted_schemas, write_schemas
 
     directory = args.dir or SCHEMA_DIR
     if args.action == "export":
@@ -155,7 +155,7 @@ def _print_problems(exc: PolicyFileError) -> None:
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
-    from streams.policy_file import PolicyFileError, load_policy, summary
+    from slawatch.policy.file import PolicyFileError, load_policy, summary
 
     try:
         policy = load_policy(args.file)
@@ -169,9 +169,9 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_policy(args: argparse.Namespace) -> int:
-    from slacore.clock import SystemClock
-    from streams.policy_file import PolicyFileError, parse_policy, summary
-    from streams.policy_topic import publish_policy
+    from slawatch.core.clock import SystemClock
+    from slawatch.policy.file import PolicyFileError, parse_policy, summary
+    from slawatch.streams.policy_topic import publish_policy
 
     settings = _settings(args)
     try:
@@ -192,10 +192,10 @@ def _cmd_policy(args: argparse.Namespace) -> int:
 def _cmd_replay(args: argparse.Namespace) -> int:
     import orjson
 
-    from slacore.policy import builtin_policy
-    from slacore.timestamps import InvalidTimestamp, parse_timestamp_ms
-    from streams.policy_file import load_policy
-    from streams.replay import replay
+    from slawatch.core.policy import builtin_policy
+    from slawatch.core.timestamps import InvalidTimestamp, parse_timestamp_ms
+    from slawatch.policy.file import load_policy
+    from slawatch.replay.engine import replay
 
     policy = load_policy(args.policy) if args.policy else builtin_policy()
     try:
@@ -234,7 +234,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from streams.demo import run_demo
+    from slawatch.dev.demo import run_demo
 
     return run_demo(
         duration_s=args.duration,
@@ -246,7 +246,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from streams.bench import run_bench
+    from slawatch.dev.bench import run_bench
 
     return run_bench(
         events=args.events,
@@ -258,13 +258,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench_policy(args: argparse.Namespace) -> int:
-    from streams.bench_policy import run_policy_bench
+    from slawatch.dev.bench_policy import run_policy_bench
 
     return run_policy_bench(events=args.events, repeats=args.repeats, out=args.out)
 
 
 def _cmd_embedded(args: argparse.Namespace) -> int:
-    from streams.embedded import EmbeddedBroker, EmbeddedRedis
+    from slawatch.dev.embedded import EmbeddedBroker, EmbeddedRedis
 
     with EmbeddedBroker(args.run_dir) as broker, EmbeddedRedis(args.run_dir) as redis:
         assert isinstance(broker, EmbeddedBroker) and isinstance(redis, EmbeddedRedis)

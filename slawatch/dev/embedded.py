@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from streams.errors import ComponentMissing, SlawatchError
+from slawatch.errors import ComponentMissing, SlawatchError
 
 
 def free_port() -> int:

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from slacore.calendar import AlwaysOpen, Calendar
-from slacore.rules import Rule, RuleSet, Test
-from slacore.sla import Metric
-from slacore.state import Context
+from slawatch.core.calendar import AlwaysOpen, Calendar
+from slawatch.core.rules import Rule, RuleSet, Test
+from slawatch.core.sla import Metric
+from slawatch.core.state import Context
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 DEFAULT_PAUSE_STATUSES = frozenset({"pending", "on_hold"})

@@ -2,7 +2,7 @@
 
 A condition is a field test (``priority equals urgent``) or a group: ``all`` of several,
 ``any`` of several, ``not`` one. Rules are evaluated in order against the conversation's
-current :class:`~slacore.state.Context`; a matching rule sets the level (later matches
+current :class:`~slawatch.core.state.Context`; a matching rule sets the level (later matches
 override earlier ones) and, with ``stop``, ends the evaluation. No match: the default.
 
 Conditions are compiled once, when the policy loads, into plain functions of
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from slacore.state import Context
-from slacore.timestamps import InvalidTimestamp, parse_timestamp_ms
+from slawatch.core.state import Context
+from slawatch.core.timestamps import InvalidTimestamp, parse_timestamp_ms
 
 Predicate = Callable[[Context, int], bool]
 

@@ -38,11 +38,11 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from simulator.traffic import TrafficProfile, generate_traffic
-from slacore.keys import ConversationKind
-from streams.embedded import EmbeddedBroker, EmbeddedRedis, free_port
-from streams.settings import Settings, load_settings
-from streams.topics import ensure_topics
+from slawatch.config.settings import Settings, load_settings
+from slawatch.core.keys import ConversationKind
+from slawatch.dev.embedded import EmbeddedBroker, EmbeddedRedis, free_port
+from slawatch.dev.simulator.traffic import TrafficProfile, generate_traffic
+from slawatch.streams.topics import ensure_topics
 
 
 def _now_ms() -> int:
@@ -108,7 +108,7 @@ class _Worker:
         self.port = settings.web_port
         self._log = log.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker"],
+            [sys.executable, "-m", "slawatch", "worker"],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

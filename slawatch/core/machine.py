@@ -21,11 +21,11 @@ import sys
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from slacore.effects import SlaEvent
-from slacore.keys import ConversationKind
-from slacore.policy import SlaLevel, SlaPolicy
-from slacore.sla import CancelReason, Metric, SlaEventKind
-from slacore.state import (
+from slawatch.core.effects import SlaEvent
+from slawatch.core.keys import ConversationKind
+from slawatch.core.policy import SlaLevel, SlaPolicy
+from slawatch.core.sla import CancelReason, Metric, SlaEventKind
+from slawatch.core.state import (
     DEDUP_WINDOW,
     REPLY_WINDOW,
     Context,

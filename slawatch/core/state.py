@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
-from slacore.keys import ConversationKind
-from slacore.sla import Metric, SlaEventKind
+from slawatch.core.keys import ConversationKind
+from slawatch.core.sla import Metric, SlaEventKind
 
 _T = TypeVar("_T")
 

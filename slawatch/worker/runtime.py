@@ -12,18 +12,18 @@ from aiokafka import ConsumerRebalanceListener
 from faust.tables.manager import TableManager
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from agents.ingest import IngestService
-from agents.timers import SlaTimers
-from schemas.validation import EventValidator
-from slacore.clock import Clock, SystemClock
-from slacore.policy import SlaPolicy
-from streams.app import create_app
-from streams.compat import faust_fetch_max_wait, leave_group_at_generation_zero
-from streams.metrics import Metrics
-from streams.policy_topic import PolicyFollower, initial_policy
-from streams.registry import WorkerRegistry
-from streams.settings import Settings
-from streams.topics import ensure_topics
+from slawatch.agents.ingest import IngestService
+from slawatch.agents.timers import SlaTimers
+from slawatch.config.settings import Settings
+from slawatch.core.clock import Clock, SystemClock
+from slawatch.core.policy import SlaPolicy
+from slawatch.schemas.validation import EventValidator
+from slawatch.streams.app import create_app
+from slawatch.streams.compat import faust_fetch_max_wait, leave_group_at_generation_zero
+from slawatch.streams.metrics import Metrics
+from slawatch.streams.policy_topic import PolicyFollower, initial_policy
+from slawatch.streams.registry import WorkerRegistry
+from slawatch.streams.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 

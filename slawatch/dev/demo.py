@@ -28,15 +28,15 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from schemas.normalised import decode_batch
-from simulator.output import publish
-from simulator.traffic import TrafficProfile, generate_traffic
-from slacore.keys import ConversationKind
-from streams.embedded import EmbeddedBroker, EmbeddedRedis, free_port
-from streams.errors import SlawatchError
-from streams.registry import read_workers
-from streams.settings import Settings, load_settings
-from streams.topics import ensure_topics
+from slawatch.config.settings import Settings, load_settings
+from slawatch.core.keys import ConversationKind
+from slawatch.dev.embedded import EmbeddedBroker, EmbeddedRedis, free_port
+from slawatch.dev.simulator.output import publish
+from slawatch.dev.simulator.traffic import TrafficProfile, generate_traffic
+from slawatch.errors import SlawatchError
+from slawatch.schemas.normalised import decode_batch
+from slawatch.streams.registry import read_workers
+from slawatch.streams.topics import ensure_topics
 
 #: The demo's SLA targets: the built-in ones, with resolution shortened (see the file).
 DEMO_POLICY = Path(__file__).with_name("demo_policy.yaml")
@@ -139,7 +139,7 @@ async def _run(
         worker = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "streams.cli",
+            "slawatch",
             "worker",
             env=settings.to_environment(),
             stdout=worker_log,

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from streams.errors import ConfigError
+from slawatch.errors import ConfigError
 
 ENV_PREFIX = "SLAWATCH_"
 

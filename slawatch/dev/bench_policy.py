@@ -26,17 +26,17 @@ from typing import Any
 
 import orjson
 
-from schemas.validation import EventValidator
-from simulator.traffic import TrafficProfile, generate_traffic
-from slacore.business_hours import BusinessCalendar
-from slacore.calendar import AlwaysOpen, Calendar
-from slacore.clock import ManualClock
-from slacore.timestamps import parse_timestamp_ms
-from streams.bench import _machine
-from streams.policy_file import load_policy
-from streams.replay import replay
+from slawatch.core.business_hours import BusinessCalendar
+from slawatch.core.calendar import AlwaysOpen, Calendar
+from slawatch.core.clock import ManualClock
+from slawatch.core.timestamps import parse_timestamp_ms
+from slawatch.dev.bench import _machine
+from slawatch.dev.simulator.traffic import TrafficProfile, generate_traffic
+from slawatch.policy.file import load_policy
+from slawatch.replay.engine import replay
+from slawatch.schemas.validation import EventValidator
 
-EXAMPLE_POLICY = Path(__file__).resolve().parents[1] / "examples" / "policy.yaml"
+EXAMPLE_POLICY = Path(__file__).resolve().parents[2] / "examples" / "policy.yaml"
 START = "2026-11-02T01:00:00Z"
 
 

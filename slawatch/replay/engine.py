@@ -19,16 +19,16 @@ from typing import Any
 
 import orjson
 
-from schemas.cycle_log import CycleLog
-from schemas.events import Event
-from schemas.sla_events import to_record
-from schemas.validation import EventValidator, Rejection
-from slacore.clock import ManualClock
-from slacore.effects import SlaEvent
-from slacore.machine import IllegalTransition, advance, apply
-from slacore.policy import SlaPolicy
-from slacore.state import ConversationState, Cycle
-from slacore.timestamps import format_timestamp_ms
+from slawatch.core.clock import ManualClock
+from slawatch.core.effects import SlaEvent
+from slawatch.core.machine import IllegalTransition, advance, apply
+from slawatch.core.policy import SlaPolicy
+from slawatch.core.state import ConversationState, Cycle
+from slawatch.core.timestamps import format_timestamp_ms
+from slawatch.schemas.cycle_log import CycleLog
+from slawatch.schemas.events import Event
+from slawatch.schemas.sla_events import to_record
+from slawatch.schemas.validation import EventValidator, Rejection
 
 
 @dataclass(slots=True)

@@ -15,9 +15,9 @@ from typing import Any
 
 import orjson
 
-from slacore.keys import ConversationKind
-from slacore.sla import Metric, SlaEventKind
-from slacore.state import Context, ConversationState, Cycle, StoppedCycle
+from slawatch.core.keys import ConversationKind
+from slawatch.core.sla import Metric, SlaEventKind
+from slawatch.core.state import Context, ConversationState, Cycle, StoppedCycle
 
 _DEADLINE = struct.Struct(">q")
 NO_DEADLINE = -1

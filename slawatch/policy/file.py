@@ -19,13 +19,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from schemas.events import STATUSES
-from schemas.policy_schema import ALWAYS_OPEN
-from slacore.business_hours import BusinessCalendar, CalendarError, LocalSpan
-from slacore.calendar import AlwaysOpen, Calendar
-from slacore.durations import InvalidDuration, parse_duration_ms
-from slacore.policy import DEFAULT_PAUSE_STATUSES, PolicyError, SlaLevel, SlaPolicy
-from slacore.rules import (
+from slawatch.core.business_hours import BusinessCalendar, CalendarError, LocalSpan
+from slawatch.core.calendar import AlwaysOpen, Calendar
+from slawatch.core.durations import InvalidDuration, parse_duration_ms
+from slawatch.core.policy import DEFAULT_PAUSE_STATUSES, PolicyError, SlaLevel, SlaPolicy
+from slawatch.core.rules import (
     OPERATORS,
     All,
     AnyOf,
@@ -39,9 +37,11 @@ from slacore.rules import (
     compile_condition,
     field_type,
 )
-from slacore.sla import Metric
-from slacore.timestamps import InvalidTimestamp, parse_timestamp_ms
-from streams.errors import SlawatchError
+from slawatch.core.sla import Metric
+from slawatch.core.timestamps import InvalidTimestamp, parse_timestamp_ms
+from slawatch.errors import SlawatchError
+from slawatch.schemas.events import STATUSES
+from slawatch.schemas.policy_schema import ALWAYS_OPEN
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 TOP_LEVEL = (

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from slacore.sla import CancelReason, Metric, SlaEventKind
-from slacore.state import Context
+from slawatch.core.sla import CancelReason, Metric, SlaEventKind
+from slawatch.core.state import Context
 
 
 @dataclass(frozen=True, slots=True)

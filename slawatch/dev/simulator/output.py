@@ -11,8 +11,8 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
-from simulator.traffic import SimulatedMessage
-from slacore.keys import ConversationKind
+from slawatch.core.keys import ConversationKind
+from slawatch.dev.simulator.traffic import SimulatedMessage
 
 
 @dataclass

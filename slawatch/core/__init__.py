@@ -1,13 +1,13 @@
 """The framework-free domain core of slawatch.
 
 Everything here imports only the standard library: no Faust, Kafka, Redis or I/O.
-Anything time-dependent takes the time (or a :class:`~slacore.clock.Clock`) as an
+Anything time-dependent takes the time (or a :class:`~slawatch.core.clock.Clock`) as an
 argument, so tests drive it with a manual clock instead of sleeping.
 """
 
-from slacore.clock import Clock, ManualClock, SystemClock
-from slacore.keys import ConversationKind, conversation_key
-from slacore.timestamps import InvalidTimestamp, parse_timestamp_ms
+from slawatch.core.clock import Clock, ManualClock, SystemClock
+from slawatch.core.keys import ConversationKind, conversation_key
+from slawatch.core.timestamps import InvalidTimestamp, parse_timestamp_ms
 
 __all__ = [
     "Clock",

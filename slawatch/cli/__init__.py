@@ -1,0 +1,1 @@
+"""The ``slawatch`` command line."""

@@ -1,0 +1,1 @@
+"""Settings: one typed object read from defaults, a YAML file and the environment."""

@@ -1,0 +1,1 @@
+"""``slawatch replay``: the SLA engine run offline over a file of events."""
