@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import zlib
 from collections import Counter as Tally
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +39,7 @@ from mode import Service
 from slawatch.config.settings import Settings
 from slawatch.core.clock import Clock
 from slawatch.core.keys import ConversationKind
+from slawatch.core.partitioning import partition_for
 from slawatch.core.watermark import partition_watermark
 from slawatch.schemas.deadletter import DEAD_LETTER_VERSION, DeadLetter, b64
 from slawatch.schemas.events import Event
@@ -57,16 +57,6 @@ MAX_BATCH_BYTES = 512 * 1024
 #: input could not be written to the dead-letter topic at all; its record says it was cut
 #: and names the source offset, where the whole message stays while the topic retains it.
 MAX_DEAD_LETTER_ORIGINAL_BYTES = 256 * 1024
-
-
-def partition_for(key: str, partitions: int) -> int:
-    """The normalised partition of a conversation key (CRC-32, modulo the partitions).
-
-    The normalised stream is internal: only slawatch writes and reads it, through this one
-    function, so it need not match Kafka's murmur2 partitioner, which in pure Python cost
-    4 % of a worker's time; zlib's CRC-32 is C.
-    """
-    return zlib.crc32(key.encode()) % partitions
 
 
 @dataclass(slots=True)

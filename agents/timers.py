@@ -3,25 +3,24 @@
 Per normalised partition this worker owns it keeps:
 
 - the conversations' states in a Faust table (``sla-state``, changelog-backed), one
-  compact record per conversation (streams/codecs.py);
-- a priority queue of (next deadline, conversation key), rebuilt from the table when the
-  partition is assigned, so a tick pops only what is due and never scans the table;
-- the input watermarks reported by ingest (slacore/watermark.py);
+  compact record per conversation (slawatch/storage/state_codec.py);
+- a :class:`~slawatch.core.scheduler.PartitionScheduler`: the timer queue, rebuilt from
+  the table when the partition is assigned, and the tick that applies a batch and fires
+  what is due (the same tick ``slawatch replay`` runs);
+- the input watermarks reported by ingest (slawatch/core/watermark.py);
 - the ids of the SLA events it emitted recently, reloaded from its ``sla-events``
   partition when the partition is assigned, so a restarted or rebalanced worker does not
   emit again what its predecessor already emitted.
 
-Every normalised message (a batch of events, or an ingest heartbeat) is one tick: apply
-the events, move the watermark, fire what it makes due, write each touched state once,
-emit. Writing the table inside the agent is what ties each state to its changelog
-partition (the message's partition), and Faust flushes the producer before it commits the
-input offsets, so after a crash the uncommitted batches are applied again to the states
-they were applied to.
+Every normalised message (a batch of events, or an ingest heartbeat) is one tick: decode,
+tick, write each touched state once, emit. Writing the table inside the agent is what ties
+each state to its changelog partition (the message's partition), and Faust flushes the
+producer before it commits the input offsets, so after a crash the uncommitted batches are
+applied again to the states they were applied to.
 """
 
 from __future__ import annotations
 
-import heapq
 import logging
 import time
 from collections import OrderedDict
@@ -30,18 +29,16 @@ from typing import Any
 import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from slawatch.agents.ingest import partition_for
 from slawatch.config.settings import Settings
 from slawatch.core.clock import Clock
 from slawatch.core.effects import SlaEvent
-from slawatch.core.machine import advance, apply, next_deadline
 from slawatch.core.policy import SlaPolicy
+from slawatch.core.scheduler import PartitionScheduler
 from slawatch.core.sla import SlaEventKind
-from slawatch.core.state import ConversationState
 from slawatch.core.watermark import InputWatermarks
 from slawatch.schemas.normalised import decode_batch
 from slawatch.schemas.sla_events import encode, to_record
-from slawatch.storage.state_codec import deadline_of, decode_state, encode_state
+from slawatch.storage.table_store import TableStore
 from slawatch.streams.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -54,12 +51,12 @@ class CorruptBatch(Exception):
 
 
 class PartitionTimers:
-    """The in-memory side of one normalised partition: timer queue, watermarks, emitted ids."""
+    """The in-memory side of one normalised partition: scheduler, watermarks, emitted ids."""
 
-    __slots__ = ("emitted", "queue", "watermarks")
+    __slots__ = ("emitted", "scheduler", "watermarks")
 
-    def __init__(self, expected_inputs: list[str]) -> None:
-        self.queue: list[tuple[int, bytes]] = []
+    def __init__(self, scheduler: PartitionScheduler, expected_inputs: list[str]) -> None:
+        self.scheduler = scheduler
         self.watermarks = InputWatermarks(expected_inputs)
         #: event id -> wall-clock ms it was emitted (or seen on the output topic).
         self.emitted: OrderedDict[str, int] = OrderedDict()
@@ -128,27 +125,18 @@ class SlaTimers:
     async def _timers_for(self, partition: int) -> PartitionTimers:
         timers = self.partitions.get(partition)
         if timers is None:
-            timers = PartitionTimers(self.expected_inputs)
+            store = TableStore(self.table, partition, self.settings.partitions)
+            timers = PartitionTimers(PartitionScheduler(store), self.expected_inputs)
             started = time.perf_counter()
-            self._rebuild_queue(timers, partition)
+            queued = timers.scheduler.rebuild()  # one pass over the table, never on a tick
             await self._reload_emitted(timers, partition)
             self.partitions[partition] = timers
             log.info(
                 "partition %d: %d timers, %d recent SLA events, rebuilt in %.2fs",
-                partition, len(timers.queue), len(timers.emitted), time.perf_counter() - started,
+                partition, queued, len(timers.emitted), time.perf_counter() - started,
             )  # fmt: skip
             self._update_gauges()
         return timers
-
-    def _rebuild_queue(self, timers: PartitionTimers, partition: int) -> None:
-        """One pass over the table after an assignment (never on a tick)."""
-        n = self.settings.partitions
-        queue = timers.queue
-        for key, data in self.table.data.items():
-            deadline = deadline_of(data)
-            if deadline is not None and partition_for(key.decode(), n) == partition:
-                queue.append((deadline, key))
-        heapq.heapify(queue)
 
     async def _reload_emitted(self, timers: PartitionTimers, partition: int) -> None:
         """Read back what this partition's previous owner emitted within the window."""
@@ -199,7 +187,7 @@ class SlaTimers:
                 )  # fmt: skip
 
     async def on_message(self, partition: int, value: bytes) -> None:
-        """One tick of ``partition``: apply the batch, fire what is due, persist, emit."""
+        """One tick of ``partition``: decode, tick, persist, emit."""
         started = time.perf_counter()
         timers = await self._timers_for(partition)
         try:
@@ -209,55 +197,22 @@ class SlaTimers:
         for input_partition, watermark_ms in batch.watermarks.items():
             timers.watermarks.report(input_partition, watermark_ms)
         now_ms = self.clock.now_ms()
-        policy = self.policy
-        touched: dict[bytes, ConversationState] = {}
-        old_deadlines: dict[bytes, int | None] = {}
-        effects: list[SlaEvent] = []
-
-        for event in batch.events:
-            key = event.key.encode()
-            state = touched.get(key)
-            if state is None:
-                state = self._load(key, old_deadlines)
-            state, fired = apply(state, event, policy, now_ms)
-            touched[key] = state
-            effects += fired
-
         watermark = timers.watermarks.value()
+        tick = timers.scheduler.tick(batch.events, watermark, self.policy, now_ms)
+        store = timers.scheduler.store
+        for key, state, deadline_ms in tick.persist:
+            store.put(key, state, deadline_ms)
+        for refused in tick.refused:
+            self.metrics.timer_errors.inc()
+            log.error(
+                "skipped event %s of %s on normalised partition %d: %s",
+                refused.event.event_id, refused.event.key, partition, refused.reason,
+            )  # fmt: skip
         if watermark is not None:
-            for key, state in touched.items():
-                touched[key], fired = advance(state, watermark, policy, now_ms)
-                effects += fired
-            queue = timers.queue
-            while queue and queue[0][0] <= watermark:
-                deadline, key = heapq.heappop(queue)
-                if key in touched:
-                    continue
-                data = self.table.get(key)
-                if data is None or deadline_of(data) != deadline:
-                    continue  # stale: the state moved on since this entry was queued
-                old_deadlines[key] = deadline
-                touched[key], fired = advance(decode_state(data), watermark, policy, now_ms)
-                effects += fired
             self.metrics.watermark_lag.set(max(0.0, (now_ms - watermark) / 1000))
-
-        for key, state in touched.items():
-            next_ms = next_deadline(state)
-            self.table[key] = encode_state(state, next_ms)
-            if next_ms is not None and next_ms != old_deadlines.get(key):
-                heapq.heappush(timers.queue, (next_ms, key))
-
-        await self._emit(timers, partition, effects, now_ms)
+        await self._emit(timers, partition, tick.effects, now_ms)
         self.metrics.timer_events.inc(len(batch.events))
         self.metrics.timer_batch_seconds.observe(time.perf_counter() - started)
-
-    def _load(self, key: bytes, old_deadlines: dict[bytes, int | None]) -> ConversationState | None:
-        data = self.table.get(key)
-        if data is None:
-            old_deadlines[key] = None
-            return None
-        old_deadlines[key] = deadline_of(data)
-        return decode_state(data)
 
     async def _emit(
         self, timers: PartitionTimers, partition: int, effects: list[SlaEvent], now_ms: int
@@ -285,5 +240,5 @@ class SlaTimers:
         self._update_gauges()
 
     def _update_gauges(self) -> None:
-        self.metrics.timer_queue.set(sum(len(t.queue) for t in self.partitions.values()))
+        self.metrics.timer_queue.set(sum(len(t.scheduler) for t in self.partitions.values()))
         self.metrics.conversations.set(len(self.table.data))

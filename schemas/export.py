@@ -1,7 +1,14 @@
-"""Generate the published JSON Schema files from the Python models."""
+"""Generate the contracts' published JSON Schema files from the Python models.
+
+:func:`contract_schemas` holds the event, dead-letter and SLA event schemas; the policy
+file's schema is built by :mod:`slawatch.policy.schema`, and ``slawatch schemas`` writes
+and checks both (:mod:`slawatch.cli.schemas`) with :func:`write_documents` and
+:func:`drifted_documents`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -10,15 +17,16 @@ import orjson
 from slawatch.schemas.deadletter import DEAD_LETTER_VERSION, DeadLetter
 from slawatch.schemas.events import EVENT_TYPES, SCHEMA_VERSION
 from slawatch.schemas.model import model_json_schema
-from slawatch.schemas.policy_schema import DESCRIPTION as POLICY_DESCRIPTION
-from slawatch.schemas.policy_schema import POLICY_SCHEMA_VERSION, policy_json_schema
 from slawatch.schemas.sla_events import SLA_EVENT_VERSION, SlaEventRecord
 
 SCHEMA_DIR = Path(__file__).parent / "json"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
-def _document(name: str, version: int, title: str, description: str, body: dict[str, Any]) -> Any:
+def schema_document(
+    name: str, version: int, title: str, description: str, body: dict[str, Any]
+) -> Any:
+    """A published schema: the dialect, an id, a title and a description, then ``body``."""
     return {
         "$schema": DIALECT,
         "$id": f"urn:slawatch:schema:{name}:v{version}",
@@ -28,29 +36,26 @@ def _document(name: str, version: int, title: str, description: str, body: dict[
     }
 
 
-def all_schemas() -> dict[str, Any]:
-    """Return every published schema, by file name."""
+def contract_schemas() -> dict[str, Any]:
+    """Return the contracts' schemas (events, dead letter, SLA event), by file name."""
     documents: dict[str, Any] = {}
     for type_name, cls in sorted(EVENT_TYPES.items()):
-        documents[f"{type_name}.v{SCHEMA_VERSION}.json"] = _document(
+        documents[f"{type_name}.v{SCHEMA_VERSION}.json"] = schema_document(
             type_name, SCHEMA_VERSION, type_name, cls.DESCRIPTION, model_json_schema(cls)
         )
-    documents[f"dead-letter.v{DEAD_LETTER_VERSION}.json"] = _document(
+    documents[f"dead-letter.v{DEAD_LETTER_VERSION}.json"] = schema_document(
         "dead-letter",
         DEAD_LETTER_VERSION,
         "dead-letter",
         DeadLetter.DESCRIPTION,
         model_json_schema(DeadLetter),
     )
-    documents[f"sla-event.v{SLA_EVENT_VERSION}.json"] = _document(
+    documents[f"sla-event.v{SLA_EVENT_VERSION}.json"] = schema_document(
         "sla-event",
         SLA_EVENT_VERSION,
         "sla-event",
         SlaEventRecord.DESCRIPTION,
         model_json_schema(SlaEventRecord),
-    )
-    documents[f"policy.v{POLICY_SCHEMA_VERSION}.json"] = _document(
-        "policy", POLICY_SCHEMA_VERSION, "policy", POLICY_DESCRIPTION, policy_json_schema()
     )
     return documents
 
@@ -60,10 +65,10 @@ def render(document: Any) -> bytes:
     return orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
 
 
-def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
-    """Write every schema file into ``directory``; remove stale ones. Return the paths."""
+def write_documents(documents: Mapping[str, Any], directory: Path = SCHEMA_DIR) -> list[Path]:
+    """Write ``documents`` (by file name) into ``directory``; remove any other schema file
+    there. Return the paths."""
     directory.mkdir(parents=True, exist_ok=True)
-    documents = all_schemas()
     for stale in directory.glob("*.json"):
         if stale.name not in documents:
             stale.unlink()
@@ -75,9 +80,9 @@ def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
     return written
 
 
-def drifted_schemas(directory: Path = SCHEMA_DIR) -> list[str]:
-    """Name the files that differ from the models (missing, changed or stale)."""
-    documents = all_schemas()
+def drifted_documents(documents: Mapping[str, Any], directory: Path = SCHEMA_DIR) -> list[str]:
+    """Name the files in ``directory`` that differ from ``documents`` (missing, changed, or
+    a schema file that is not one of them)."""
     drifted = [
         name
         for name, document in documents.items()

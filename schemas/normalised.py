@@ -7,11 +7,13 @@ watermarks of the input partitions it reads: ``{"v": 1, "wm": {"tickets/0": ms, 
 so the watermarks keep moving when the input is quiet (slacore/watermark.py).
 
 All events of one conversation land in one partition (chosen from the event's
-:attr:`~slawatch.schemas.events.Event.key`), in order. Batching is what lets the downstream Faust
-agents pay Faust's per-message cost once per batch instead of once per event.
+:attr:`~slawatch.core.events.InputEvent.key`), in order. Batching is what lets the
+downstream Faust agents pay Faust's per-message cost once per batch instead of once per
+event.
 
 Each event keeps its input contract, except ``occurred_at``, which is always epoch
-milliseconds (UTC) here.
+milliseconds (UTC) here; decoding gives back the core's event classes
+(slawatch/core/events.py).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from dataclasses import dataclass
 
 import orjson
 
-from slawatch.schemas.events import EVENT_TYPES, Event
+from slawatch.core.events import InputEvent
+from slawatch.schemas.events import EVENT_TYPES
 
 NORMALISED_VERSION = 1
 
@@ -33,7 +36,7 @@ _TAIL = b"]}"
 class NormalisedBatch:
     """One message of the normalised stream."""
 
-    events: list[Event]
+    events: list[InputEvent]
     #: Input partition ("topic/partition") -> watermark (epoch ms), as its reader reported.
     watermarks: dict[str, int]
 
@@ -43,7 +46,7 @@ def _head(watermarks: Mapping[str, int]) -> bytes:
 
 
 def encode_batches(
-    events: Sequence[Event], max_bytes: int, watermarks: Mapping[str, int] | None = None
+    events: Sequence[InputEvent], max_bytes: int, watermarks: Mapping[str, int] | None = None
 ) -> list[bytes]:
     """Encode events (already validated) as batch messages of at most ``max_bytes`` each,
     every one carrying ``watermarks``; no events gives one message with the watermarks.
@@ -67,12 +70,12 @@ def encode_batches(
     return messages
 
 
-def encode_event(event: Event) -> bytes:
+def encode_event(event: InputEvent) -> bytes:
     """Encode one event in its normalised form (also the form of JSONL files)."""
     return orjson.dumps(event)
 
 
-def event_from_normalised(obj: dict[str, object]) -> Event:
+def event_from_normalised(obj: dict[str, object]) -> InputEvent:
     """Rebuild an event from its normalised form (trusted: written by slawatch)."""
     cls = EVENT_TYPES[str(obj["type"])]
     # JSON has no tuples: tag lists come back as lists and are frozen again here.

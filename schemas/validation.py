@@ -8,8 +8,9 @@ from typing import Any
 import orjson
 
 from slawatch.core.clock import Clock
+from slawatch.core.events import InputEvent
 from slawatch.core.keys import ConversationKind
-from slawatch.schemas.events import EVENT_TYPES, Event
+from slawatch.schemas.events import EVENT_TYPES
 from slawatch.schemas.model import parse_model
 from slawatch.schemas.reasons import Invalid, RejectReason
 
@@ -25,7 +26,8 @@ class Rejection:
 
 
 class EventValidator:
-    """Turn raw input bytes into a validated :class:`~slawatch.schemas.events.Event`.
+    """Turn raw input bytes into a validated event: an instance of one of the core's event
+    classes (:mod:`slawatch.core.events`).
 
     ``max_event_bytes`` caps a message's size; ``max_future_skew_ms`` is how far ahead of
     ``clock`` an ``occurred_at`` may be before it counts as a producer's clock error (an
@@ -37,7 +39,9 @@ class EventValidator:
         self.max_future_skew_ms = max_future_skew_ms
         self.clock = clock
 
-    def validate(self, raw: bytes, expected_kind: ConversationKind | None) -> Event | Rejection:
+    def validate(
+        self, raw: bytes, expected_kind: ConversationKind | None
+    ) -> InputEvent | Rejection:
         """Validate one message read from the topic of ``expected_kind`` (None: any)."""
         if len(raw) > self.max_event_bytes:
             return Rejection(
@@ -56,7 +60,7 @@ class EventValidator:
 
     def validate_object(
         self, obj: dict[str, Any], expected_kind: ConversationKind | None
-    ) -> Event | Rejection:
+    ) -> InputEvent | Rejection:
         """Validate an already decoded JSON object."""
         type_name = obj.get("type")
         event_id = obj.get("event_id") if isinstance(obj.get("event_id"), str) else None

@@ -100,7 +100,8 @@ class Metrics:
         )
         self.timer_errors = Counter(
             "slawatch_timer_errors",
-            "Normalised messages the timers could not read and skipped.",
+            "Normalised messages the timers could not read, and events the SLA state machine "
+            "refused (one that cannot belong to its conversation), skipped.",
             registry=registry,
         )
         self.policy_info = Gauge(

@@ -29,7 +29,7 @@ from slawatch.config.settings import Settings
 from slawatch.core.clock import Clock
 from slawatch.core.policy import SlaPolicy, builtin_policy
 from slawatch.errors import SlawatchError
-from slawatch.policy.file import PolicyFileError, Problem, load_policy, parse_policy
+from slawatch.policy import PolicyFileError, Problem, load_policy, parse_policy
 from slawatch.streams.metrics import Metrics
 from slawatch.streams.topics import ensure_topics, topic_specs
 
@@ -67,7 +67,7 @@ def decode_record(value: bytes, where: str) -> SlaPolicy:
 
 async def publish_policy(settings: Settings, path: Path, text: str, clock: Clock) -> None:
     """Publish the policy file ``path`` (its ``text``, already checked with
-    :func:`~slawatch.policy.file.parse_policy`) to the policy topic."""
+    :func:`~slawatch.policy.parse_policy`) to the policy topic."""
     await ensure_topics(
         settings, [s for s in topic_specs(settings) if s.name == settings.topic_policy]
     )

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from slawatch.core.keys import ConversationKind
+from slawatch.schemas.events import EVENT_TYPES
 from slawatch.schemas.reasons import RejectReason
 
 #: A fixed "now" for validators in tests: 2026-11-22T12:00:00Z.
@@ -19,13 +20,12 @@ T, C, Q = ConversationKind.TICKET, ConversationKind.CHAT, ConversationKind.CALL
 def event(type_: str, n: int = 1, **fields: Any) -> dict[str, Any]:
     """A minimal valid event of ``type_`` (override or add any field)."""
     family = type_.split(".")[0]
-    id_field = {"ticket": "ticket_id", "message": "ticket_id", "chat": "chat_id", "call": "call_id"}
     base: dict[str, Any] = {
         "schema_version": 1,
         "event_id": f"evt-{type_}-{n}",
         "type": type_,
         "occurred_at": "2026-11-22T10:00:00+07:00",
-        id_field[family]: f"{family[0].upper()}-{n}",
+        EVENT_TYPES[type_].ID_FIELD: f"{family[0].upper()}-{n}",
     }
     base.update(REQUIRED[type_])
     base.update(fields)
@@ -46,13 +46,6 @@ REQUIRED: dict[str, dict[str, Any]] = {
     "call.abandoned": {},
     "call.transferred": {"to_queue": "vip"},
     "call.ended": {},
-}
-
-KIND_OF = {
-    "ticket": T,
-    "message": T,
-    "chat": C,
-    "call": Q,
 }
 
 
@@ -77,7 +70,7 @@ def valid_examples() -> list[tuple[ConversationKind, dict[str, Any]]]:
         "call.abandoned": dict(queue="general", position=3),
         "chat.message": dict(author="agent", agent="agent-07"),
     }
-    return [(KIND_OF[name.split(".")[0]], event(name, **rich.get(name, {}))) for name in REQUIRED]
+    return [(EVENT_TYPES[name].KIND, event(name, **rich.get(name, {}))) for name in REQUIRED]
 
 
 def invalid_examples() -> list[tuple[str, ConversationKind, bytes, RejectReason]]:

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from slawatch import yamlfile
 from slawatch.errors import ConfigError
 
 ENV_PREFIX = "SLAWATCH_"
@@ -270,15 +271,10 @@ def _read_config_file(path: Path) -> dict[str, tuple[Any, int]]:
             f"cannot read: {exc.strerror}", source="file", field="(file)", path=path
         ) from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        node = yamlfile.compose(text)
+    except yamlfile.YamlSyntaxError as exc:
         raise ConfigError(
-            f"not valid YAML: {getattr(exc, 'problem', exc)}",
-            source="file",
-            field="(syntax)",
-            path=path,
-            line=mark.line + 1 if mark else 0,
+            exc.message, source="file", field="(syntax)", path=path, line=exc.line
         ) from None
     if node is None:
         return {}
@@ -288,17 +284,16 @@ def _read_config_file(path: Path) -> dict[str, tuple[Any, int]]:
             source="file",
             field="(top level)",
             path=path,
-            line=node.start_mark.line + 1,
+            line=yamlfile.line_of(node),
         )
-    loader = yaml.SafeLoader("")
     values: dict[str, tuple[Any, int]] = {}
-    for key_node, value_node in node.value:
-        line = key_node.start_mark.line + 1
+    for name, key_node, value_node in yamlfile.entries(node):
+        line = yamlfile.line_of(key_node)
         if not isinstance(value_node, yaml.ScalarNode):
             raise ConfigError(
-                "expected a single value", source="file", field=key_node.value, path=path, line=line
+                "expected a single value", source="file", field=name, path=path, line=line
             )
-        values[str(key_node.value)] = (loader.construct_object(value_node), line)
+        values[name] = (yamlfile.construct(value_node), line)
     return values
 
 

@@ -16,8 +16,8 @@ from slawatch.core.calendar import AlwaysOpen, Calendar
 from slawatch.core.rules import Rule, RuleSet, Test
 from slawatch.core.sla import Metric
 from slawatch.core.state import Context
+from slawatch.core.vocabulary import PRIORITIES
 
-PRIORITIES = ("low", "normal", "high", "urgent")
 DEFAULT_PAUSE_STATUSES = frozenset({"pending", "on_hold"})
 
 #: Built-in targets in seconds, per metric and priority: common help-desk and call-centre
@@ -144,7 +144,7 @@ def policy_by_priority(
     """One level per priority (named after it) and one rule per priority choosing it:
     the shape of the built-in policy. A priority without its own target for a metric uses
     the ``normal`` one."""
-    levels = {}
+    levels: dict[str, SlaLevel] = {}
     for priority in PRIORITIES:
         targets = {}
         for metric, by_priority in targets_ms.items():

@@ -32,7 +32,7 @@ from slawatch.core.clock import ManualClock
 from slawatch.core.timestamps import parse_timestamp_ms
 from slawatch.dev.bench import _machine
 from slawatch.dev.simulator.traffic import TrafficProfile, generate_traffic
-from slawatch.policy.file import load_policy
+from slawatch.policy import load_policy
 from slawatch.replay.engine import replay
 from slawatch.schemas.validation import EventValidator
 

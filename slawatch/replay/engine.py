@@ -11,22 +11,19 @@ this is how a manager tries a new policy on last month's events, or a backfill i
 from __future__ import annotations
 
 import multiprocessing
-import zlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from slawatch.core.clock import ManualClock
-from slawatch.core.effects import SlaEvent
-from slawatch.core.machine import IllegalTransition, advance, apply
+from slawatch.core.events import InputEvent
+from slawatch.core.partitioning import partition_for
 from slawatch.core.policy import SlaPolicy
+from slawatch.core.scheduler import MemoryStore, PartitionScheduler, Tick
 from slawatch.core.state import ConversationState, Cycle
 from slawatch.core.timestamps import format_timestamp_ms
 from slawatch.schemas.cycle_log import CycleLog
-from slawatch.schemas.events import Event
 from slawatch.schemas.sla_events import to_record
 from slawatch.schemas.validation import EventValidator, Rejection
 
@@ -96,29 +93,36 @@ def replay(
 
     Lines are checked as ingest checks them, with ``as_of_ms`` as the clock: an event more
     than ``max_future_skew_ms`` after it is refused as from the future (as the stream
-    refuses one from after the wall clock). With ``jobs`` > 1 the conversations are split
-    among that many processes (each conversation's events stay together and in order).
+    refuses one from after the wall clock). The events run through the worker's tick
+    (:class:`~slawatch.core.scheduler.PartitionScheduler`) over an in-memory store, with
+    no watermark until the end, when one last tick declares what ``as_of_ms`` makes due.
+    With ``jobs`` > 1 the conversations are split among that many processes by the
+    worker's partitioning function (each conversation's events stay together and in
+    order); each line is parsed once, in this process.
     """
-    options = {
-        "as_of_ms": as_of_ms,
-        "max_event_bytes": max_event_bytes,
-        "max_future_skew_ms": max_future_skew_ms,
-        "late_after_ms": late_after_ms,
-    }
+    validator = EventValidator(
+        max_event_bytes=max_event_bytes,
+        max_future_skew_ms=max_future_skew_ms,
+        clock=ManualClock(as_of_ms),
+    )
+    report = ReplayReport()
     if jobs <= 1:
-        log, report = _replay_shard(lines, policy, **options)
-        return list(log.records()), report
+        shard = _Shard(policy, as_of_ms, late_after_ms, report)
+        for chunk in _chunks(_valid_events(lines, validator, report)):
+            shard.apply(chunk)
+        shard.finish()
+        return list(shard.log.records()), report
     global _JOB
-    lines = list(lines)
-    _JOB = (lines, [_shard_of(line, jobs) for line in lines], policy, options)
+    events = list(_valid_events(lines, validator, report))
+    shards = [partition_for(event.key, jobs) for event in events]
+    _JOB = (events, shards, policy, {"as_of_ms": as_of_ms, "late_after_ms": late_after_ms})
     try:
-        # fork: the children inherit the lines and the compiled policy, nothing is pickled
+        # fork: the children inherit the events and the compiled policy, nothing is pickled
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
             parts = pool.map(_run_shard, range(jobs))
     finally:
         _JOB = None
     records: list[dict[str, Any]] = []
-    report = ReplayReport()
     for part_records, part in parts:
         records += part_records
         report.merge(part)
@@ -126,52 +130,16 @@ def replay(
     return records, report
 
 
-_JOB: tuple[list[bytes], list[int], SlaPolicy, dict[str, int]] | None = None
+#: Events per tick: enough to pay the tick's bookkeeping rarely, small enough to stream.
+_CHUNK = 1024
+
+_JOB: tuple[list[InputEvent], list[int], SlaPolicy, dict[str, int]] | None = None
 
 
-def _shard_of(line: bytes, jobs: int) -> int:
-    """Which process replays ``line``: by conversation (its id and tenant), 0 if unreadable."""
-    try:
-        event = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return 0
-    if not isinstance(event, dict):
-        return 0
-    ident = event.get("ticket_id") or event.get("chat_id") or event.get("call_id")
-    return zlib.crc32(f"{ident}|{event.get('tenant')}".encode()) % jobs
-
-
-def _run_shard(shard: int) -> tuple[list[dict[str, Any]], ReplayReport]:
-    assert _JOB is not None
-    lines, shards, policy, options = _JOB
-    mine = (line for line, owner in zip(lines, shards, strict=True) if owner == shard)
-    log, report = _replay_shard(mine, policy, **options)
-    return list(log.records()), report
-
-
-def _replay_shard(
-    lines: Iterable[bytes],
-    policy: SlaPolicy,
-    *,
-    as_of_ms: int,
-    max_event_bytes: int,
-    max_future_skew_ms: int,
-    late_after_ms: int,
-) -> tuple[CycleLog, ReplayReport]:
-    validator = EventValidator(
-        max_event_bytes=max_event_bytes,
-        max_future_skew_ms=max_future_skew_ms,
-        clock=ManualClock(as_of_ms),
-    )
-    report = ReplayReport()
-    log = CycleLog()
-    states: dict[str, ConversationState] = {}
-
-    def emit(effects: list[SlaEvent]) -> None:
-        for effect in effects:
-            log.add(to_record(effect, late_after_ms=late_after_ms))
-        report.sla_events += len(effects)
-
+def _valid_events(
+    lines: Iterable[bytes], validator: EventValidator, report: ReplayReport
+) -> Iterator[InputEvent]:
+    """The events of ``lines`` that pass ingest's checks; counts lines and rejections."""
     for line in lines:
         line = line.strip()
         if not line:
@@ -181,23 +149,66 @@ def _replay_shard(
         if isinstance(event, Rejection):
             report.rejected[event.reason.value] += 1
             continue
-        assert isinstance(event, Event)
-        key = event.key
-        try:
-            state, effects = apply(states.get(key), event, policy, as_of_ms)
-        except IllegalTransition:
-            report.rejected["illegal_transition"] += 1
-            continue
-        states[key] = state
-        report.events += 1
-        if effects:
-            emit(effects)
-    for key, state in states.items():
-        if state.open_cycles:
-            states[key], effects = advance(state, as_of_ms, policy, as_of_ms)
-            emit(effects)
-            for cycle in states[key].open_cycles:
-                if (key, cycle.metric.value, cycle.number) not in log:
-                    log.add_quiet(_quiet_record(states[key], cycle))
-    report.conversations = len(states)
-    return log, report
+        yield event
+
+
+def _chunks(events: Iterable[InputEvent]) -> Iterator[list[InputEvent]]:
+    chunk: list[InputEvent] = []
+    for event in events:
+        chunk.append(event)
+        if len(chunk) == _CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _run_shard(shard: int) -> tuple[list[dict[str, Any]], ReplayReport]:
+    assert _JOB is not None
+    events, shards, policy, options = _JOB
+    report = ReplayReport()
+    replayer = _Shard(policy, options["as_of_ms"], options["late_after_ms"], report)
+    mine = (event for event, owner in zip(events, shards, strict=True) if owner == shard)
+    for chunk in _chunks(mine):
+        replayer.apply(chunk)
+    replayer.finish()
+    return list(replayer.log.records()), report
+
+
+class _Shard:
+    """One replay process's share: the worker's tick over an in-memory store, and the log."""
+
+    def __init__(
+        self, policy: SlaPolicy, as_of_ms: int, late_after_ms: int, report: ReplayReport
+    ) -> None:
+        self.policy = policy
+        self.as_of_ms = as_of_ms
+        self.late_after_ms = late_after_ms
+        self.report = report
+        self.store = MemoryStore()
+        self.scheduler = PartitionScheduler(self.store)
+        self.log = CycleLog()
+
+    def apply(self, events: list[InputEvent]) -> None:
+        """One tick without a watermark: event time settles stops, nothing is declared."""
+        tick = self.scheduler.tick(events, None, self.policy, self.as_of_ms)
+        self.report.events += len(events) - len(tick.refused)
+        if tick.refused:
+            self.report.rejected["illegal_transition"] += len(tick.refused)
+        self._record(tick)
+
+    def finish(self) -> None:
+        """The last tick, at ``as_of_ms``; then the open cycles nothing was said about."""
+        self._record(self.scheduler.tick((), self.as_of_ms, self.policy, self.as_of_ms))
+        for state in self.store.states():
+            for cycle in state.open_cycles:
+                if (state.key, cycle.metric.value, cycle.number) not in self.log:
+                    self.log.add_quiet(_quiet_record(state, cycle))
+        self.report.conversations += len(self.store)
+
+    def _record(self, tick: Tick) -> None:
+        for key, state, deadline_ms in tick.persist:
+            self.store.put(key, state, deadline_ms)
+        for effect in tick.effects:
+            self.log.add(to_record(effect, late_after_ms=self.late_after_ms))
+        self.report.sla_events += len(tick.effects)

@@ -13,7 +13,7 @@ from slawatch.core.keys import ConversationKind
 from slawatch.core.timestamps import parse_timestamp_ms
 from slawatch.dev.simulator.output import publish
 from slawatch.dev.simulator.traffic import Malformation, TrafficProfile, generate_traffic
-from slawatch.policy.file import load_policy
+from slawatch.policy import load_policy
 from slawatch.replay.engine import replay
 from slawatch.schemas.cycle_log import cycle_log
 from slawatch.schemas.sla_events import SlaEventRecord

@@ -8,11 +8,12 @@ import orjson
 
 from slawatch.core.clock import ManualClock
 from slawatch.core.effects import SlaEvent
+from slawatch.core.events import InputEvent
 from slawatch.core.machine import advance, apply, next_deadline
 from slawatch.core.policy import SlaPolicy, policy_by_priority
 from slawatch.core.sla import Metric
 from slawatch.core.state import ConversationState
-from slawatch.schemas import EventValidator, Rejection
+from slawatch.schemas import EVENT_TYPES, EventValidator, Rejection
 from tests.samples import event
 
 T0 = 1_790_000_000_000  # event time origin of the scenarios
@@ -37,14 +38,12 @@ _validator = EventValidator(
 )
 
 
-def ev(type_: str, at_s: float, n: int | None = None, **fields: Any):
+def ev(type_: str, at_s: float, n: int | None = None, **fields: Any) -> InputEvent:
     """A validated event of ``type_`` at ``T0 + at_s`` seconds (id unique unless ``n``)."""
     ev.counter += 1  # type: ignore[attr-defined]
     number = n if n is not None else ev.counter  # type: ignore[attr-defined]
     raw = event(type_, number, occurred_at=T0 + int(at_s * 1000), **fields)
-    for id_field in ("ticket_id", "chat_id", "call_id"):
-        if id_field in raw:
-            raw[id_field] = "X-1"
+    raw[EVENT_TYPES[type_].ID_FIELD] = "X-1"
     result = _validator.validate(orjson.dumps(raw), None)
     assert not isinstance(result, Rejection), result
     return result
@@ -62,7 +61,7 @@ class Timeline:
         self.emitted: list[SlaEvent] = []
         self.watermark_ms = T0 - 1
 
-    def send(self, *events: Any) -> list[SlaEvent]:
+    def send(self, *events: InputEvent) -> list[SlaEvent]:
         out: list[SlaEvent] = []
         for e in events:
             self.state, effects = apply(self.state, e, self.policy, now_ms=self.watermark_ms)

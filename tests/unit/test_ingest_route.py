@@ -7,9 +7,10 @@ import base64
 import orjson
 from aiokafka.structs import ConsumerRecord
 
-from slawatch.agents.ingest import MAX_DEAD_LETTER_ORIGINAL_BYTES, partition_for, route
+from slawatch.agents.ingest import MAX_DEAD_LETTER_ORIGINAL_BYTES, route
 from slawatch.core.clock import ManualClock
 from slawatch.core.keys import ConversationKind
+from slawatch.core.partitioning import partition_for
 from slawatch.schemas import EventValidator
 from slawatch.schemas.reasons import RejectReason
 from tests.samples import NOW_MS, event, invalid_examples

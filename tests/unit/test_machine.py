@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+
 import pytest
 
+from slawatch.core.events import CONTEXT_CHANGE_KEYS, EVENT_CLASSES, TICKET_CHANGE_KEYS, TicketEvent
+from slawatch.core.handlers import HANDLERS
 from slawatch.core.machine import IllegalTransition, apply
 from slawatch.core.sla import CancelReason, Metric, SlaEventKind
+from slawatch.core.state import Context
 from tests.unit.sla_harness import POLICY, T0, M, Timeline, ev
 
 FR, NR, CR, CA, RES = (
@@ -350,3 +355,43 @@ def test_duplicates_older_than_the_window_are_absorbed_too() -> None:
     call.send(queued)
     call.to(10**6)
     assert call.kinds(CA) == ["call_answer#1:met"]
+
+
+def test_every_event_class_has_its_handler() -> None:
+    assert set(HANDLERS) == set(EVENT_CLASSES)
+
+
+def test_an_event_class_without_a_handler_is_illegal() -> None:
+    @dataclass(frozen=True, slots=True, kw_only=True)
+    class TicketMerged(TicketEvent):
+        TYPE = "ticket.merged"
+
+    state, _ = apply(None, ev("ticket.created", 0), POLICY, T0)
+    merged = TicketMerged(
+        schema_version=1, event_id="m-1", type="ticket.merged", occurred_at=T0, ticket_id="X-1"
+    )
+    with pytest.raises(IllegalTransition, match=r"ticket\.merged"):
+        apply(state, merged, POLICY, T0)
+
+
+def test_every_ticket_change_names_a_context_field() -> None:
+    assert set(TICKET_CHANGE_KEYS) <= {f.name for f in fields(Context)}
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("priority", "urgent"), ("channel", "web"), ("department", "billing"),
+        ("assignee", "a7"), ("assignee_status", "away"), ("customer_group", "vip"),
+        ("referrer_url", "https://example.com/help"),
+    ],
+)  # fmt: skip
+def test_a_ticket_update_sets_each_context_change_as_it_is(key: str, value: str) -> None:
+    assert key in CONTEXT_CHANGE_KEYS
+    t = Timeline()
+    t.send(ev("ticket.created", 0, department="sales", assignee="a1", customer_group="smb"))
+    t.send(ev("ticket.updated", 60, changes={key: value}))
+    assert t.state is not None and getattr(t.state.context, key) == value
+    if key not in ("priority", "channel"):  # these cannot be cleared
+        t.send(ev("ticket.updated", 120, changes={key: None}))
+        assert getattr(t.state.context, key) is None

@@ -23,7 +23,7 @@ from slawatch.core.calendar import AlwaysOpen
 from slawatch.core.keys import ConversationKind
 from slawatch.core.sla import Metric
 from slawatch.core.state import Context
-from slawatch.policy.file import (
+from slawatch.policy import (
     PolicyFileError,
     Problem,
     load_policy,
@@ -31,7 +31,7 @@ from slawatch.policy.file import (
     policy_version_of,
     summary,
 )
-from slawatch.schemas.policy_schema import policy_json_schema
+from slawatch.policy.schema import policy_json_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "policy.yaml"

@@ -10,7 +10,7 @@ import orjson
 from slawatch.cli.main import main
 from slawatch.core.timestamps import parse_timestamp_ms
 from slawatch.dev.simulator.traffic import TrafficProfile, generate_traffic
-from slawatch.policy.file import load_policy, parse_policy
+from slawatch.policy import load_policy, parse_policy
 from slawatch.replay.engine import replay
 from tests.samples import event
 

@@ -4,16 +4,22 @@ for verdict."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, fields
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from slawatch.schemas import EVENT_TYPES
+from slawatch.cli.schemas import all_schemas, drifted_schemas, write_schemas
+from slawatch.core import vocabulary
+from slawatch.core.events import EVENT_CLASSES, TICKET_CHANGE_KEYS, InputEvent
+from slawatch.core.policy import PRIORITIES
+from slawatch.schemas import EVENT_TYPES, events
 from slawatch.schemas.deadletter import DeadLetter
-from slawatch.schemas.export import SCHEMA_DIR, all_schemas, drifted_schemas, write_schemas
-from slawatch.schemas.model import parse_model
+from slawatch.schemas.export import SCHEMA_DIR
+from slawatch.schemas.fields import Text
+from slawatch.schemas.model import describe_model, model_json_schema, parse_model
 from slawatch.schemas.reasons import Invalid
 from tests.samples import valid_examples
 
@@ -112,3 +118,60 @@ def test_dead_letter_records_match_their_schema() -> None:
     validator = Draft202012Validator(json.loads((SCHEMA_DIR / "dead-letter.v1.json").read_text()))
     validator.validate(json.loads(letter.encode()))
     assert DeadLetter.decode(letter.encode()) == letter
+
+
+def _field_names(cls: type) -> set[str]:
+    return {f.name for f in fields(cls)}
+
+
+def test_the_contracts_are_the_core_event_classes() -> None:
+    assert list(EVENT_TYPES.values()) == list(EVENT_CLASSES)
+    assert all(name == cls.TYPE for name, cls in EVENT_TYPES.items())
+
+
+@pytest.mark.parametrize("cls", EVENT_CLASSES, ids=lambda cls: cls.TYPE)
+def test_every_field_has_a_spec_and_every_spec_a_field(cls: type[InputEvent]) -> None:
+    described: set[str] = set()
+    for base in cls.__mro__[:-1]:  # up to InputEvent (not object)
+        own = set(events.FIELDS[base])
+        assert own <= _field_names(base), f"{base.__name__}: specs without a field"
+        described |= own
+    assert described == _field_names(cls)
+    properties = model_json_schema(cls)["properties"]
+    assert list(properties) == [f.name for f in fields(cls)]
+    assert all(p["description"] for p in properties.values())
+
+
+def test_the_ticket_changes_are_the_core_change_keys() -> None:
+    assert set(events.TICKET_CHANGES.properties) == set(TICKET_CHANGE_KEYS)
+
+
+def test_a_contract_must_cover_exactly_the_fields() -> None:
+    @dataclass(frozen=True)
+    class Model:
+        a: str
+        b: str = ""
+
+    with pytest.raises(TypeError, match=r"without a spec \['b'\]"):
+        describe_model(Model, {"a": (Text(), "A.")})
+    with pytest.raises(TypeError, match=r"without a field \['c'\]"):
+        describe_model(Model, {"a": (Text(), "A."), "b": (Text(), "B."), "c": (Text(), "C.")})
+    with pytest.raises(TypeError, match=r"without a field \['d'\]"):
+        describe_model(Model, {"a": (Text(), "A."), "b": (Text(), "B.")}, require_one_of=("d",))
+
+
+def test_the_vocabularies_are_the_core_ones() -> None:
+    assert events.PRIORITIES is vocabulary.PRIORITIES is PRIORITIES
+    assert events.STATUSES is vocabulary.STATUSES
+    assert events.CHANNELS is vocabulary.CHANNELS
+    assert events.AGENT_STATUSES is vocabulary.AGENT_STATUSES
+    created = model_json_schema(EVENT_TYPES["ticket.created"])["properties"]
+    assert created["status"]["anyOf"][0]["enum"] == list(vocabulary.STATUSES)
+
+
+@pytest.mark.parametrize(("kind", "example"), valid_examples(), ids=lambda v: str(v)[:30])
+def test_a_parsed_event_is_its_core_class(kind, example) -> None:
+    parsed = parse_model(EVENT_TYPES[example["type"]], example)
+    assert type(parsed) is EVENT_TYPES[example["type"]] and parsed.KIND is kind
+    assert parsed.conversation_id == example[parsed.ID_FIELD]
+    assert parsed.key == f"{kind.value}:{example.get('tenant') or ''}:{parsed.conversation_id}"

@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from slawatch.core.events import EVENT_CLASSES
 from slawatch.core.keys import ConversationKind
 from slawatch.core.policy import DEFAULT_TARGETS_S
 from slawatch.core.timestamps import format_timestamp_ms, parse_timestamp_ms
@@ -278,11 +279,7 @@ _SCRIPTS = {
     ConversationKind.CHAT: _chat_script,
     ConversationKind.CALL: _call_script,
 }
-_ID_FIELD = {
-    ConversationKind.TICKET: "ticket_id",
-    ConversationKind.CHAT: "chat_id",
-    ConversationKind.CALL: "call_id",
-}
+_ID_FIELD = {cls.KIND: cls.ID_FIELD for cls in EVENT_CLASSES}
 _PREFIX = {ConversationKind.TICKET: "T", ConversationKind.CHAT: "C", ConversationKind.CALL: "Q"}
 
 

@@ -1,0 +1,132 @@
+"""SLA policies: ``check-config``, ``policy publish`` and the offline ``replay``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from slawatch.config.settings import load_settings
+from slawatch.errors import SlawatchError
+
+if TYPE_CHECKING:
+    from slawatch.policy import PolicyFileError
+
+
+def _print_problems(exc: PolicyFileError) -> None:
+    """Every problem of a policy file, one per line, on stderr."""
+    for line in exc.lines():
+        print(line, file=sys.stderr)
+
+
+def _run_check_config(args: argparse.Namespace) -> int:
+    from slawatch.policy import PolicyFileError, load_policy, summary
+
+    try:
+        policy = load_policy(args.file)
+    except PolicyFileError as exc:
+        _print_problems(exc)
+        n = len(exc.problems)
+        print(f"slawatch: {args.file}: {n} problem{'s' if n > 1 else ''}", file=sys.stderr)
+        return 1
+    print(f"{args.file}: valid; {summary(policy)}")
+    return 0
+
+
+def _run_publish(args: argparse.Namespace) -> int:
+    from slawatch.core.clock import SystemClock
+    from slawatch.policy import PolicyFileError, parse_policy, summary
+    from slawatch.streams.policy_topic import publish_policy
+
+    settings = load_settings(args.config)
+    try:
+        text = args.file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SlawatchError(f"{args.file}: cannot read: {exc.strerror}") from None
+    try:
+        policy = parse_policy(text, str(args.file))  # the check every worker makes, first
+    except PolicyFileError as exc:
+        _print_problems(exc)
+        print(f"slawatch: {args.file} not published; the policy in force stays", file=sys.stderr)
+        return 1
+    asyncio.run(publish_policy(settings, args.file, text, SystemClock()))
+    print(f"published to {settings.topic_policy}: {summary(policy)}")
+    return 0
+
+
+def _run_replay(args: argparse.Namespace) -> int:
+    import orjson
+
+    from slawatch.core.policy import builtin_policy
+    from slawatch.core.timestamps import InvalidTimestamp, parse_timestamp_ms
+    from slawatch.policy import load_policy
+    from slawatch.replay.engine import replay
+
+    policy = load_policy(args.policy) if args.policy else builtin_policy()
+    try:
+        as_of = parse_timestamp_ms(args.as_of) if args.as_of else int(time.time() * 1000)
+    except InvalidTimestamp as exc:
+        raise SlawatchError(f"--as-of: {exc}") from None
+    try:
+        source = args.events.open("rb")
+    except OSError as exc:
+        raise SlawatchError(f"{args.events}: cannot read: {exc.strerror}") from None
+    started = time.perf_counter()
+    settings = load_settings(args.config)
+    with source:
+        records, report = replay(
+            source.readlines() if args.jobs > 1 else source,
+            policy,
+            as_of_ms=as_of,
+            jobs=args.jobs,
+            max_event_bytes=settings.max_event_bytes,
+            max_future_skew_ms=int(settings.max_future_skew_s * 1000),
+        )
+    out = sys.stdout.buffer if args.out is None else args.out.open("wb")
+    try:
+        for record in records:
+            out.write(orjson.dumps(record) + b"\n")
+    finally:
+        if args.out is not None:
+            out.close()
+    seconds = time.perf_counter() - started
+    print(
+        f"replay: {report.summary()}; {len(records)} cycles under policy {policy.version}, "
+        f"as of {args.as_of or 'now'}; {report.lines / max(seconds, 1e-9):,.0f} lines/s",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def add_check_config(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    check = commands.add_parser("check-config", help="check an SLA policy file, list every error")
+    check.add_argument("file", type=Path)
+    check.set_defaults(run=_run_check_config)
+
+
+def add_policy(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    policy = commands.add_parser("policy", help="publish an SLA policy to every worker")
+    policy.add_argument("action", choices=("publish",))
+    policy.add_argument("file", type=Path)
+    policy.set_defaults(run=_run_publish)
+
+
+def add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    replay = commands.add_parser("replay", help="run a policy offline over a file of events")
+    replay.add_argument("events", type=Path, help="JSONL: one input event per line")
+    replay.add_argument("--policy", type=Path, default=None, help="policy file (default: built-in)")
+    replay.add_argument("--out", type=Path, default=None, help="SLA log JSONL (default: stdout)")
+    replay.add_argument(
+        "--as-of", default=None, help="RFC 3339: declare open cycles as of this (default: now)"
+    )
+    replay.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes to split the conversations among (default: one per core)",
+    )
+    replay.set_defaults(run=_run_replay)

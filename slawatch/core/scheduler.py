@@ -1,0 +1,182 @@
+"""One tick of a partition's SLA timers: the loop the stream and replay both run.
+
+A partition's conversations live in a :class:`StateStore` (a Faust table in a worker, a
+dict in ``replay`` and in tests); its timers are a priority queue of (next deadline, key)
+held by a :class:`PartitionScheduler`. One :meth:`PartitionScheduler.tick`:
+
+1. applies each event to its conversation's state (read once per tick from the store);
+2. if a watermark is known, advances every touched state to it, then pops from the queue
+   only the entries due at or before it, skipping *stale* ones (the deadline stored with
+   the state no longer matches the queued one: the state moved on since), and advances
+   those states too;
+3. returns the SLA events, the states to persist with their next deadline (each touched
+   state once per tick), and the events the machine refused; the queue already holds the
+   new deadlines.
+
+The caller persists before the next tick (the next tick reads the store). Nothing here
+scans the whole store: only :meth:`PartitionScheduler.rebuild`, once per assignment.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from slawatch.core.effects import SlaEvent
+from slawatch.core.events import InputEvent
+from slawatch.core.machine import IllegalTransition, advance, apply, next_deadline
+from slawatch.core.policy import SlaPolicy
+from slawatch.core.state import ConversationState
+
+
+class StateStore(Protocol):
+    """Where one partition's conversation states are kept, with their next deadlines."""
+
+    def get(self, key: str) -> tuple[ConversationState, int | None] | None:
+        """The state of ``key`` and the deadline stored with it (None: no state yet)."""
+        ...
+
+    def deadline(self, key: str) -> int | None:
+        """The deadline stored with ``key``, without reading the state (None: none)."""
+        ...
+
+    def put(self, key: str, state: ConversationState, deadline_ms: int | None) -> None:
+        """Store ``state`` with its next deadline."""
+        ...
+
+    def deadlines(self) -> Iterable[tuple[str, int]]:
+        """(key, deadline) of every state of the partition that has a deadline."""
+        ...
+
+
+class MemoryStore:
+    """A :class:`StateStore` in a dict: for ``replay`` and tests."""
+
+    __slots__ = ("_states",)
+
+    def __init__(self) -> None:
+        self._states: dict[str, tuple[ConversationState, int | None]] = {}
+
+    def get(self, key: str) -> tuple[ConversationState, int | None] | None:
+        return self._states.get(key)
+
+    def deadline(self, key: str) -> int | None:
+        stored = self._states.get(key)
+        return None if stored is None else stored[1]
+
+    def put(self, key: str, state: ConversationState, deadline_ms: int | None) -> None:
+        self._states[key] = (state, deadline_ms)
+
+    def deadlines(self) -> Iterator[tuple[str, int]]:
+        for key, (_, deadline) in self._states.items():
+            if deadline is not None:
+                yield key, deadline
+
+    def states(self) -> Iterator[ConversationState]:
+        """Every state, in the order the conversations were first stored."""
+        for state, _ in self._states.values():
+            yield state
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """An event the state machine refused (it cannot belong to its conversation)."""
+
+    event: InputEvent
+    reason: str
+
+
+@dataclass(slots=True)
+class Tick:
+    """What one tick produced."""
+
+    #: SLA events, in the order they were decided.
+    effects: list[SlaEvent] = field(default_factory=list)
+    #: (key, state, next deadline) of every state the tick touched: persist each.
+    persist: list[tuple[str, ConversationState, int | None]] = field(default_factory=list)
+    #: Events the machine refused; the rest of the tick went on without them.
+    refused: list[Refused] = field(default_factory=list)
+    #: Queue entries found stale (their state had moved on) and dropped.
+    stale: int = 0
+
+
+class PartitionScheduler:
+    """The timers of one partition: a queue of (next deadline, key) over a store."""
+
+    __slots__ = ("_queue", "store")
+
+    def __init__(self, store: StateStore) -> None:
+        self.store = store
+        self._queue: list[tuple[int, str]] = []
+
+    def rebuild(self) -> int:
+        """Queue every stored deadline (after an assignment; never on a tick)."""
+        self._queue = [(deadline, key) for key, deadline in self.store.deadlines()]
+        heapq.heapify(self._queue)
+        return len(self._queue)
+
+    def __len__(self) -> int:
+        """Entries in the queue (stale ones included until they are popped)."""
+        return len(self._queue)
+
+    def tick(
+        self,
+        events: Sequence[InputEvent],
+        watermark_ms: int | None,
+        policy: SlaPolicy,
+        now_ms: int,
+    ) -> Tick:
+        """Apply ``events``, fire what ``watermark_ms`` makes due, and say what to persist.
+
+        ``watermark_ms`` is None until every input has reported one: then nothing is
+        declared at risk or breached, however late it is (docs/SLA.md, "Watermarks").
+        """
+        store = self.store
+        result = Tick()
+        effects = result.effects
+        touched: dict[str, ConversationState] = {}
+        old_deadlines: dict[str, int | None] = {}
+
+        for event in events:
+            key = event.key
+            state = touched.get(key)
+            if state is None:
+                stored = store.get(key)
+                state, old_deadlines[key] = (None, None) if stored is None else stored
+            try:
+                touched[key], fired = apply(state, event, policy, now_ms)
+            except IllegalTransition as exc:
+                result.refused.append(Refused(event, str(exc)))
+                continue
+            effects += fired
+
+        if watermark_ms is not None:
+            for key, state in touched.items():
+                touched[key], fired = advance(state, watermark_ms, policy, now_ms)
+                effects += fired
+            queue = self._queue
+            while queue and queue[0][0] <= watermark_ms:
+                deadline, key = heapq.heappop(queue)
+                if key in touched:
+                    continue  # advanced above, and requeued below if still pending
+                if store.deadline(key) != deadline:
+                    result.stale += 1
+                    continue  # the state moved on since this entry was queued
+                stored = store.get(key)
+                if stored is None:
+                    continue
+                old_deadlines[key] = deadline
+                touched[key], fired = advance(stored[0], watermark_ms, policy, now_ms)
+                effects += fired
+
+        for key, state in touched.items():
+            next_ms = next_deadline(state)
+            result.persist.append((key, state, next_ms))
+            if next_ms is not None and next_ms != old_deadlines.get(key):
+                heapq.heappush(self._queue, (next_ms, key))
+        return result

@@ -1,0 +1,167 @@
+"""The development commands the CLI registers: ``simulate``, ``demo``, ``bench``,
+``bench-policy`` and ``embedded`` (the embedded broker and Redis on their own)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from pathlib import Path
+
+from slawatch.config.settings import load_settings
+from slawatch.errors import SlawatchError
+
+
+def _run_simulate(args: argparse.Namespace) -> int:
+    from slawatch.core.keys import ConversationKind
+    from slawatch.core.timestamps import InvalidTimestamp, parse_timestamp_ms
+    from slawatch.dev.simulator.output import publish, write_jsonl
+    from slawatch.dev.simulator.traffic import TrafficProfile, generate_traffic
+    from slawatch.streams.topics import ensure_topics
+
+    try:
+        profile = TrafficProfile(
+            rate_eps=args.rate,
+            time_scale=args.time_scale,
+            malformed_share=args.malformed_share,
+            tenant=args.tenant,
+            file_output=args.out is not None,
+        )
+        start_ms = parse_timestamp_ms(args.start) if args.start else int(time.time() * 1000)
+    except (ValueError, InvalidTimestamp) as exc:
+        raise SlawatchError(str(exc)) from None
+    messages = generate_traffic(
+        profile, seed=args.seed, start_ms=start_ms, duration_s=args.duration
+    )
+    if args.out is not None:
+        report = write_jsonl(messages, args.out)
+        print(f"wrote {report.summary()} to {args.out}")
+        return 0
+    settings = load_settings(args.config)
+    asyncio.run(ensure_topics(settings))
+    topics = {
+        ConversationKind.TICKET: settings.topic_tickets,
+        ConversationKind.CHAT: settings.topic_chats,
+        ConversationKind.CALL: settings.topic_calls,
+    }
+    report = asyncio.run(
+        publish(
+            messages,
+            bootstrap_servers=settings.bootstrap_servers,
+            topics=topics,
+            realtime=not args.backlog,
+        )
+    )
+    print(f"sent {report.summary()}")
+    return 0
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from slawatch.dev.demo import run_demo
+
+    return run_demo(
+        duration_s=args.duration,
+        rate_eps=args.rate,
+        time_scale=args.time_scale,
+        run_dir=args.run_dir,
+        seed=args.seed,
+    )
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from slawatch.dev.bench import run_bench
+
+    return run_bench(
+        events=args.events,
+        open_timers=args.open_timers,
+        probes=args.probes,
+        out=args.out,
+        keep_run_dir=args.keep_run_dir,
+    )
+
+
+def _run_bench_policy(args: argparse.Namespace) -> int:
+    from slawatch.dev.bench_policy import run_policy_bench
+
+    return run_policy_bench(events=args.events, repeats=args.repeats, out=args.out)
+
+
+def _run_embedded(args: argparse.Namespace) -> int:
+    from slawatch.dev.embedded import EmbeddedBroker, EmbeddedRedis
+
+    with EmbeddedBroker(args.run_dir) as broker, EmbeddedRedis(args.run_dir) as redis:
+        assert isinstance(broker, EmbeddedBroker) and isinstance(redis, EmbeddedRedis)
+        print(f"export SLAWATCH_BROKER_URL={broker.url}")
+        print(f"export SLAWATCH_REDIS_URL={redis.url}")
+        print("# running; Ctrl-C stops both", flush=True)
+        try:
+            while broker.running and redis.running:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def add_simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    simulate = commands.add_parser("simulate", help="produce realistic contact-centre traffic")
+    simulate.add_argument("--rate", type=float, default=50.0, help="mean events per second")
+    simulate.add_argument("--duration", type=float, default=60.0, help="seconds of traffic")
+    simulate.add_argument(
+        "--seed", type=int, default=1, help="random seed (same seed, same events)"
+    )
+    simulate.add_argument(
+        "--time-scale", type=float, default=1.0, help="divide every reply/answer delay by this"
+    )
+    simulate.add_argument(
+        "--malformed-share", type=float, default=0.01, help="share of extra malformed messages"
+    )
+    simulate.add_argument("--tenant", default=None, help="tenant to stamp on every event")
+    simulate.add_argument("--start", default=None, help="RFC 3339 start time (default: now)")
+    simulate.add_argument("--out", type=Path, default=None, help="write JSONL here, not Kafka")
+    simulate.add_argument(
+        "--backlog", action="store_true", help="send as fast as possible, not in real time"
+    )
+    simulate.set_defaults(run=_run_simulate)
+
+
+def add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = commands.add_parser("demo", help="embedded broker + Redis + worker + simulator")
+    demo.add_argument("--duration", type=float, default=0, help="seconds; 0 runs until Ctrl-C")
+    demo.add_argument("--rate", type=float, default=200.0, help="simulated events per second")
+    demo.add_argument(
+        "--time-scale",
+        type=float,
+        default=300.0,
+        help="divide simulated delays and SLA targets by this (300: a 4 h target is 48 s)",
+    )
+    demo.add_argument("--seed", type=int, default=None, help="simulator seed (default: random)")
+    demo.add_argument("--run-dir", type=Path, default=Path(".run/demo"))
+    demo.set_defaults(run=_run_demo)
+
+
+def add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bench = commands.add_parser("bench", help="measure throughput, delay, memory, recovery")
+    bench.add_argument("--events", type=int, default=200_000, help="events for (a) and (b)")
+    bench.add_argument("--open-timers", type=int, default=1_000_000, help="timers held open")
+    bench.add_argument("--probes", type=int, default=500, help="breaches timed for (c)")
+    bench.add_argument("--out", type=Path, default=Path("bench-results/bench.json"))
+    bench.add_argument(
+        "--keep-run-dir", action="store_true", help="keep the workers' and servers' logs"
+    )
+    bench.set_defaults(run=_run_bench)
+
+
+def add_bench_policy(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bench_policy = commands.add_parser(
+        "bench-policy", help="measure business-time arithmetic and replay (no broker)"
+    )
+    bench_policy.add_argument("--events", type=int, default=200_000, help="lines to replay")
+    bench_policy.add_argument("--repeats", type=int, default=3, help="runs per figure (median)")
+    bench_policy.add_argument("--out", type=Path, default=Path("bench-results/policy.json"))
+    bench_policy.set_defaults(run=_run_bench_policy)
+
+
+def add_embedded(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    embedded = commands.add_parser("embedded", help="run the embedded broker and Redis only")
+    embedded.add_argument("--run-dir", type=Path, default=Path(".run/embedded"))
+    embedded.set_defaults(run=_run_embedded)

@@ -1,0 +1,183 @@
+"""The ``calendars`` section: business hours, holidays and exceptions, in a time zone.
+
+Each calendar becomes a core :class:`~slawatch.core.business_hours.BusinessCalendar`;
+:data:`ALWAYS_OPEN` names the built-in calendar in which every instant is working time.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from slawatch.core.business_hours import BusinessCalendar, CalendarError, LocalSpan
+from slawatch.core.calendar import Calendar
+from slawatch.policy.problems import PolicyReader
+
+#: The built-in calendar: every instant is working time.
+ALWAYS_OPEN = "24x7"
+#: The keys of one calendar.
+CALENDAR_KEYS = ("time_zone", "hours", "holidays", "exceptions")
+#: The weekdays ``hours`` names, Monday first; ``mon-fri`` is a range, ``daily`` all seven.
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DAILY = "daily"
+#: The one key of an entry of ``exceptions``.
+EXCEPTION_KINDS = ("open", "closed")
+_SPAN = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def _minutes(hours: str, minutes: str) -> int | None:
+    h, m = int(hours), int(minutes)
+    if m >= 60 or h > 24 or (h == 24 and m):
+        return None
+    return h * 60 + m
+
+
+def _days(spec: str) -> list[int] | None:
+    """``mon``, ``mon-fri``, ``sat-sun`` (a range may wrap: ``fri-mon``)."""
+    spec = spec.strip().lower()
+    if spec == DAILY:
+        return list(range(7))
+    first, _, last = spec.partition("-")
+    if first not in DAYS or (last and last not in DAYS):
+        return None
+    a, b = DAYS.index(first), DAYS.index(last or first)
+    return [(a + i) % 7 for i in range((b - a) % 7 + 1)]
+
+
+def _local_datetime(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is None else None
+
+
+def read_calendars(r: PolicyReader, node: yaml.Node) -> dict[str, Calendar | None]:
+    """The ``calendars`` section by name; None for a calendar with problems."""
+    calendars: dict[str, Calendar | None] = {}
+    for name, (name_node, calendar_node) in r.mapping(node, "calendars").items():
+        if name == ALWAYS_OPEN:
+            r.fail(name_node, f"calendars.{name}", f"{ALWAYS_OPEN} is built in (always open)")
+            continue
+        calendars[name] = _calendar(r, name, calendar_node)
+    return calendars
+
+
+def _calendar(r: PolicyReader, name: str, node: yaml.Node) -> Calendar | None:
+    field = f"calendars.{name}"
+    keys = r.mapping(node, field, CALENDAR_KEYS)
+    if not keys:
+        return None
+    zone = None
+    if "time_zone" not in keys:
+        r.fail(node, field, "time_zone is missing", hint="an IANA zone: Asia/Ho_Chi_Minh")
+    else:
+        zone = r.text(keys["time_zone"][1], f"{field}.time_zone")
+        try:
+            if zone is not None:
+                ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            r.fail(
+                keys["time_zone"][1],
+                f"{field}.time_zone",
+                f"unknown time zone {zone!r}",
+                hint="an IANA zone: Europe/London, America/New_York, Asia/Ho_Chi_Minh",
+            )
+            zone = None
+    weekly: dict[int, list[tuple[int, int]]] = {}
+    if "hours" not in keys:
+        r.fail(node, field, "hours is missing", hint='mon-fri: ["09:00-17:00"]')
+    else:
+        for day_spec, (day_node, spans_node) in r.mapping(
+            keys["hours"][1], f"{field}.hours"
+        ).items():
+            path = f"{field}.hours.{day_spec}"
+            days = _days(day_spec)
+            if days is None:
+                r.fail(
+                    day_node,
+                    path,
+                    "not a weekday or range of weekdays",
+                    hint="mon, tue, ..., sun, a range like mon-fri, or daily",
+                )
+                continue
+            for span_node in r.sequence(spans_node, path):
+                text = r.text(span_node, path)
+                match = _SPAN.match(text or "")
+                span = None
+                if match:
+                    start, end = _minutes(*match.group(1, 2)), _minutes(*match.group(3, 4))
+                    if start is not None and end is not None and start < 1440 and start != end:
+                        span = (start, end)
+                if span is None:
+                    r.fail(
+                        span_node,
+                        path,
+                        f"{text!r} is not a span of hours",
+                        hint='"09:00-17:00"; overnight "22:00-06:00"; "00:00-24:00"',
+                    )
+                    continue
+                for day in days:
+                    weekly.setdefault(day, []).append(span)
+    holidays: list[date] = []
+    for holiday_node in (
+        r.sequence(keys["holidays"][1], f"{field}.holidays") if "holidays" in keys else []
+    ):
+        text = r.text(holiday_node, f"{field}.holidays") or ""
+        first_text, sep, last_text = text.partition("..")
+        try:
+            first = date.fromisoformat(first_text.strip())
+            last = date.fromisoformat(last_text.strip()) if sep else first
+        except ValueError:
+            r.fail(
+                holiday_node,
+                f"{field}.holidays",
+                f"{text!r} is not a date or date range",
+                hint="2027-02-06 or 2027-02-05 .. 2027-02-10",
+            )
+            continue
+        if last < first:
+            r.fail(holiday_node, f"{field}.holidays", "the range ends before it starts")
+        holidays += [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    opened: list[LocalSpan] = []
+    closed: list[LocalSpan] = []
+    for exc_node in (
+        r.sequence(keys["exceptions"][1], f"{field}.exceptions") if "exceptions" in keys else []
+    ):
+        path = f"{field}.exceptions"
+        entry = r.mapping(exc_node, path, EXCEPTION_KINDS)
+        if len(entry) != 1:
+            if entry:
+                r.fail(exc_node, path, "one of open or closed per entry")
+            continue
+        ((kind, (_, span_node)),) = entry.items()
+        text = r.text(span_node, f"{path}.{kind}") or ""
+        start_text, _, end_text = text.partition("..")
+        span_start, span_end = _local_datetime(start_text), _local_datetime(end_text)
+        if span_start is None or span_end is None:
+            r.fail(
+                span_node,
+                f"{path}.{kind}",
+                f"{text!r} is not a span of local times",
+                hint='"2026-12-24 13:00 .. 2026-12-24 17:30" (no offset: the zone\'s local time)',
+            )
+            continue
+        if span_end <= span_start:
+            r.fail(span_node, f"{path}.{kind}", "the span ends before it starts")
+            continue
+        (opened if kind == "open" else closed).append(LocalSpan(span_start, span_end))
+    if zone is None or "hours" not in keys:
+        return None
+    try:
+        return BusinessCalendar(name, zone, weekly, holidays, opened, closed)
+    except CalendarError as exc:
+        r.fail(
+            keys["hours"][1],
+            f"{field}.hours",
+            str(exc),
+            hint="give at least one weekday an open span",
+        )
+        return None

@@ -1,0 +1,228 @@
+"""The policy file's JSON Schema, for editors (``schemas/json/policy.v1.json``).
+
+It is built from the loader's own tables: the keys of the document, of a calendar, of a
+level and of a rule, the weekdays, the exception kinds, the metrics, the statuses, the
+condition groups and the core's operators and fields. :func:`_properties` refuses a key
+the loader knows and the schema does not describe, or the reverse, so ``slawatch schemas
+check`` (and the unit tests) fail as soon as the two part.
+
+The loader is stricter: it also resolves names (levels, calendars, time zones) and checks
+spans, durations and regular expressions, and says on which line.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from slawatch.core.rules import CUSTOM_PREFIX, FIELDS, OPERATORS
+from slawatch.policy.calendars import ALWAYS_OPEN, CALENDAR_KEYS, DAILY, DAYS, EXCEPTION_KINDS
+from slawatch.policy.levels import LEVEL_KEYS, METRICS, PAUSE_STATUSES
+from slawatch.policy.loading import TOP_LEVEL
+from slawatch.policy.rules import DATE_OPERATORS, LIST_GROUPS, NOT, RULE_KEYS
+from slawatch.schemas.export import schema_document
+
+POLICY_SCHEMA_VERSION = 1
+POLICY_SCHEMA_FILE = f"policy.v{POLICY_SCHEMA_VERSION}.json"
+DESCRIPTION = "An SLA policy: business-hours calendars, levels of targets, ordered rules."
+
+_DURATION = {"type": "string", "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*(ms|s|m|h|d)\s*$"}
+_SCALAR = {"type": ["string", "number", "boolean"]}
+_CONDITION = {"$ref": "#/$defs/condition"}
+
+
+class SchemaOutOfStep(RuntimeError):
+    """The schema does not describe exactly the keys the loader reads."""
+
+
+def _properties(where: str, keys: Sequence[str], schemas: Mapping[str, Any]) -> dict[str, Any]:
+    """The loader's ``keys``, in its order, each with its schema from ``schemas``."""
+    undescribed = [key for key in keys if key not in schemas]
+    unknown = [key for key in schemas if key not in keys]
+    if undescribed or unknown:
+        raise SchemaOutOfStep(
+            f"{where}: the loader reads {undescribed} that the schema does not describe, "
+            f"the schema describes {unknown} that the loader does not read"
+        )
+    return {key: schemas[key] for key in keys}
+
+
+def _calendar() -> dict[str, Any]:
+    day = "|".join(DAYS)
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["time_zone", "hours"],
+        "properties": _properties(
+            "a calendar",
+            CALENDAR_KEYS,
+            {
+                "time_zone": {"type": "string", "description": "IANA zone name."},
+                "hours": {
+                    "type": "object",
+                    "minProperties": 1,
+                    "propertyNames": {"pattern": f"^({DAILY}|({day})(-({day}))?)$"},
+                    "additionalProperties": {
+                        "type": "array",
+                        "items": {
+                            "type": "string",
+                            "pattern": r"^\s*\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*$",
+                        },
+                    },
+                },
+                "holidays": {
+                    "type": "array",
+                    "items": {
+                        "type": "string",
+                        "pattern": r"^\d{4}-\d{2}-\d{2}(\s*\.\.\s*\d{4}-\d{2}-\d{2})?$",
+                    },
+                },
+                "exceptions": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "minProperties": 1,
+                        "maxProperties": 1,
+                        "additionalProperties": False,
+                        "properties": {
+                            kind: {"type": "string", "pattern": r"\.\."} for kind in EXCEPTION_KINDS
+                        },
+                    },
+                },
+            },
+        ),
+    }
+
+
+def _level() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["targets"],
+        "properties": _properties(
+            "a level",
+            LEVEL_KEYS,
+            {
+                "targets": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {metric: _DURATION for metric in METRICS},
+                },
+                "at_risk": {
+                    "type": "string",
+                    "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*(%|ms|s|m|h|d)\s*$",
+                },
+                "calendar": {"type": "string"},
+                "pause_statuses": {"type": "array", "items": {"enum": list(PAUSE_STATUSES)}},
+            },
+        ),
+    }
+
+
+def _rule() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name"],
+        "anyOf": [{"required": ["set_level"]}, {"required": ["stop"]}],
+        "properties": _properties(
+            "a rule",
+            RULE_KEYS,
+            {
+                "name": {"type": "string"},
+                "when": _CONDITION,
+                "set_level": {"type": "string"},
+                "stop": {"type": "boolean"},
+            },
+        ),
+    }
+
+
+def _condition() -> dict[str, Any]:
+    field_names = "|".join(re.escape(name) for name in FIELDS)
+    return {
+        "type": "object",
+        "minProperties": 1,
+        "maxProperties": 1,
+        "properties": {
+            **{
+                group: {"type": "array", "minItems": 1, "items": _CONDITION}
+                for group in LIST_GROUPS
+            },
+            NOT: _CONDITION,
+        },
+        "patternProperties": {
+            f"^({field_names}|{re.escape(CUSTOM_PREFIX)}.+)$": {"$ref": "#/$defs/test"},
+        },
+        "additionalProperties": False,
+    }
+
+
+def _test() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "minProperties": 1,
+        "additionalProperties": False,
+        "properties": _properties(
+            "the operators",
+            tuple(OPERATORS),
+            {
+                "equals": _SCALAR,
+                "in": {"type": "array", "items": _SCALAR, "minItems": 1},
+                "contains": {"type": "string"},
+                "starts_with": {"type": "string"},
+                "matches": {"type": "string", "format": "regex"},
+                "exists": {"type": "boolean"},
+                **{op: {"type": "string"} for op in DATE_OPERATORS},
+                "within": _DURATION,
+                "greater": {"type": ["number", "string"]},
+                "less": {"type": ["number", "string"]},
+            },
+        ),
+    }
+
+
+def policy_json_schema() -> dict[str, Any]:
+    """The policy file's JSON Schema (editors check YAML against it). The loader is stricter:
+    it also resolves names (levels, calendars, zones) and checks spans and regexes."""
+    schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["levels", "default_level"],
+        "properties": _properties(
+            "the document",
+            TOP_LEVEL,
+            {
+                "version": {
+                    "type": "string",
+                    "description": "Names this policy on every SLA event.",
+                },
+                "description": {"type": "string"},
+                "default_level": {"type": "string", "description": "Level when no rule matches."},
+                "short_abandon": {
+                    **_DURATION,
+                    "description": "A shorter abandoned call is a misdial.",
+                },
+                "calendars": {
+                    "type": "object",
+                    "propertyNames": {"not": {"const": ALWAYS_OPEN}},
+                    "additionalProperties": _calendar(),
+                },
+                "levels": {"type": "object", "minProperties": 1, "additionalProperties": _level()},
+                "rules": {"type": "array", "items": _rule()},
+            },
+        ),
+        "$defs": {"condition": _condition(), "test": _test()},
+    }
+    return copy.deepcopy(schema)  # the shared fragments become the caller's own
+
+
+def policy_schemas() -> dict[str, Any]:
+    """The policy file's published schema, by file name."""
+    return {
+        POLICY_SCHEMA_FILE: schema_document(
+            "policy", POLICY_SCHEMA_VERSION, "policy", DESCRIPTION, policy_json_schema()
+        )
+    }
