@@ -7,10 +7,19 @@ needs before any SLA work is done; a raw batch read and decode ran at 233,000 me
 (docs/BENCHMARKS.md). The downstream Faust agent then receives one normalised message per
 destination partition and batch, so Faust's per-message cost is paid per batch.
 
-Ingest also reports event-time watermarks (slacore/watermark.py): every normalised message
-carries the watermark of each input partition this worker reads, and every
+Ingest also reports event-time watermarks (slawatch/core/watermark.py): every normalised
+message carries the watermark of each input partition this worker reads, and every
 ``timer_tick_ms`` a message with no events goes to each normalised partition, so the timers
-downstream know how far the input has been read even when it is quiet.
+downstream know how far the input has been read even when it is quiet. Only accepted
+records move a watermark, and none goes past the worker's clock, whatever the records'
+timestamps say.
+
+No input message can stop ingest: whatever goes wrong while one message is decoded,
+validated, routed or dead-lettered is that message's problem. It goes to ``dead-letter``
+(``internal_error`` with the exception's type when the contract did not foresee it) and
+the partition moves on. Every dead letter is bounded (slawatch/schemas/deadletter.py) so
+that it fits the producer's request size; one the broker still refuses as too large is
+sent again without its original bytes.
 
 Delivery is at least once: a batch's offsets are committed only after every normalised
 and dead-letter message it produced is acknowledged by the broker. A crash or rebalance
@@ -22,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import traceback
 from collections import Counter as Tally
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -33,17 +43,18 @@ from aiokafka import (
     ConsumerRecord,
     TopicPartition,
 )
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError, MessageSizeTooLargeError
 from mode import Service
 
 from slawatch.config.settings import Settings
 from slawatch.core.clock import Clock
 from slawatch.core.keys import ConversationKind
 from slawatch.core.partitioning import partition_for
-from slawatch.core.watermark import partition_watermark
-from slawatch.schemas.deadletter import DEAD_LETTER_VERSION, DeadLetter, b64
+from slawatch.core.watermark import ReadProgress
+from slawatch.schemas.deadletter import MAX_ORIGINAL_BYTES, DeadLetter, dead_letter
 from slawatch.schemas.events import Event
 from slawatch.schemas.normalised import encode_batches
+from slawatch.schemas.reasons import RejectReason
 from slawatch.schemas.validation import EventValidator, Rejection
 from slawatch.streams.compat import leave_group_at_generation_zero
 from slawatch.streams.metrics import Metrics
@@ -53,10 +64,16 @@ log = logging.getLogger(__name__)
 
 #: Largest normalised batch message, well under the broker's 1 MiB default.
 MAX_BATCH_BYTES = 512 * 1024
+#: Largest input message ingest forwards, whatever ``max_event_bytes`` says: a bigger one
+#: could make a normalised message (an event alone, plus the watermarks) larger than the
+#: producer's 1 MiB request size; it is refused as ``oversized``.
+MAX_FORWARDED_EVENT_BYTES = MAX_BATCH_BYTES
 #: Most original bytes a dead letter carries (base64 makes it a third larger). A bigger
 #: input could not be written to the dead-letter topic at all; its record says it was cut
 #: and names the source offset, where the whole message stays while the topic retains it.
-MAX_DEAD_LETTER_ORIGINAL_BYTES = 256 * 1024
+MAX_DEAD_LETTER_ORIGINAL_BYTES = MAX_ORIGINAL_BYTES
+
+Source = tuple[str, int]
 
 
 @dataclass(slots=True)
@@ -64,11 +81,85 @@ class RoutedBatch:
     """What one polled batch of input becomes."""
 
     normalised: dict[int, list[Event]] = field(default_factory=dict)
+    #: The input record of each event in ``normalised``, in the same order.
+    sources: dict[int, list[ConsumerRecord]] = field(default_factory=dict)
     dead_letters: list[tuple[bytes | None, DeadLetter]] = field(default_factory=list)
     read_by_topic: Tally[str] = field(default_factory=Tally)
     valid_by_type: Tally[str] = field(default_factory=Tally)
     #: Latest ``occurred_at`` of the valid events, per input (topic, partition).
-    event_time: dict[tuple[str, int], int] = field(default_factory=dict)
+    event_time: dict[Source, int] = field(default_factory=dict)
+    #: Latest Kafka timestamp of the records accepted, per input (topic, partition).
+    record_time: dict[Source, int] = field(default_factory=dict)
+
+
+def refusal(
+    record: ConsumerRecord,
+    reason: str,
+    detail: str,
+    *,
+    worker: str,
+    clock: Clock,
+    event_type: str | None = None,
+    event_id: str | None = None,
+    originals: bool = True,
+) -> tuple[bytes | None, DeadLetter]:
+    """The dead letter of ``record`` and the Kafka key to send it with (without the
+    original key and value when not ``originals``)."""
+    return dead_letter(
+        reason=reason,
+        detail=detail,
+        source_topic=record.topic,
+        source_partition=record.partition,
+        source_offset=record.offset,
+        source_timestamp_ms=record.timestamp,
+        value=record.value if originals else None,
+        key=record.key if originals else None,
+        dead_lettered_at_ms=clock.now_ms(),
+        worker=worker,
+        event_type=event_type,
+        event_id=event_id,
+    )
+
+
+def internal_error(
+    record: ConsumerRecord, exc: BaseException, stage: str, *, worker: str, clock: Clock
+) -> tuple[bytes | None, DeadLetter]:
+    """The dead letter of a record that raised ``exc`` while ``stage``: the exception's
+    type and the start of its message, never a ``repr`` of the input."""
+    try:
+        message = str(exc)[:200]
+    except Exception:  # noqa: BLE001 (any error in making it: leave the message out)
+        message = ""
+    detail = f"{type(exc).__name__} while {stage}" + (f": {message}" if message else "")
+    # The innermost frames, for whoever fixes the bug; not the message, which may quote
+    # the input at any length.
+    frames = "".join(traceback.format_tb(exc.__traceback__, limit=-12))
+    log.error(
+        "ingest: %s on %s/%d@%d; dead-lettered as internal_error\n%s",
+        detail,
+        record.topic,
+        record.partition,
+        record.offset,
+        frames,
+    )
+    reason = RejectReason.INTERNAL_ERROR.value
+    try:
+        return refusal(record, reason, detail, worker=worker, clock=clock)
+    except Exception:  # noqa: BLE001 (the originals are the trouble: leave them out)
+        return refusal(record, reason, detail, worker=worker, clock=clock, originals=False)
+
+
+def _check(
+    record: ConsumerRecord, validator: EventValidator, kinds: Mapping[str, ConversationKind]
+) -> Event | Rejection:
+    raw = record.value if record.value is not None else b""
+    if len(raw) > MAX_FORWARDED_EVENT_BYTES:
+        return Rejection(
+            RejectReason.OVERSIZED,
+            f"message is {len(raw)} bytes; ingest forwards at most "
+            f"{MAX_FORWARDED_EVENT_BYTES} whatever max_event_bytes says",
+        )
+    return validator.validate(raw, kinds.get(record.topic))
 
 
 def route(
@@ -83,40 +174,71 @@ def route(
     """Validate records and sort them into normalised partitions and dead letters.
 
     Order is kept: events of one input partition stay in read order within their
-    destination partition, so one conversation's events stay in order.
+    destination partition, so one conversation's events stay in order. Nothing one record
+    holds makes this raise: whatever goes wrong with it makes it a dead letter.
     """
     routed = RoutedBatch()
     for record in records:
         routed.read_by_topic[record.topic] += 1
-        raw = record.value if record.value is not None else b""
-        outcome = validator.validate(raw, kinds.get(record.topic))
-        if isinstance(outcome, Rejection):
-            letter = DeadLetter(
-                schema_version=DEAD_LETTER_VERSION,
-                reason=outcome.reason.value,
-                detail=outcome.detail,
-                source_topic=record.topic,
-                source_partition=record.partition,
-                source_offset=record.offset,
-                source_timestamp_ms=record.timestamp,
-                event_type=outcome.event_type,
-                event_id=outcome.event_id,
-                original_b64=b64(raw[:MAX_DEAD_LETTER_ORIGINAL_BYTES]) or "",
-                original_bytes=len(raw),
-                original_truncated=len(raw) > MAX_DEAD_LETTER_ORIGINAL_BYTES,
-                original_key_b64=b64(record.key),
-                dead_lettered_at_ms=clock.now_ms(),
-                worker=worker,
+        try:
+            outcome = _check(record, validator, kinds)
+            if isinstance(outcome, Rejection):
+                routed.dead_letters.append(
+                    refusal(
+                        record,
+                        outcome.reason.value,
+                        outcome.detail,
+                        worker=worker,
+                        clock=clock,
+                        event_type=outcome.event_type,
+                        event_id=outcome.event_id,
+                    )
+                )
+                continue
+            destination = partition_for(outcome.key, partitions)
+        except Exception as exc:  # noqa: BLE001 (RecursionError, a bug: the message's problem)
+            routed.dead_letters.append(
+                internal_error(record, exc, "validating", worker=worker, clock=clock)
             )
-            routed.dead_letters.append((record.key, letter))
             continue
         routed.valid_by_type[outcome.type] += 1
         source = (record.topic, record.partition)
         if outcome.occurred_at > routed.event_time.get(source, -(2**63)):
             routed.event_time[source] = outcome.occurred_at
-        destination = partition_for(outcome.key, partitions)
+        if record.timestamp > routed.record_time.get(source, -(2**63)):
+            routed.record_time[source] = record.timestamp
         routed.normalised.setdefault(destination, []).append(outcome)
+        routed.sources.setdefault(destination, []).append(record)
     return routed
+
+
+def encode_normalised(
+    routed: RoutedBatch, watermarks: Mapping[str, int], *, worker: str, clock: Clock
+) -> dict[int, list[bytes]]:
+    """The normalised messages of every destination partition. An event that cannot be
+    encoded (it passed validation, so only a bug does that) becomes a dead letter."""
+    encoded: dict[int, list[bytes]] = {}
+    for partition, events in routed.normalised.items():
+        try:
+            encoded[partition] = encode_batches(events, MAX_BATCH_BYTES, watermarks)
+            continue
+        except Exception:  # noqa: BLE001 (find the culprits one by one)
+            pass
+        kept = []
+        for event, record in zip(events, routed.sources[partition], strict=True):
+            try:
+                encode_batches([event], MAX_BATCH_BYTES, watermarks)
+            except Exception as exc:  # noqa: BLE001 (the message's problem)
+                routed.valid_by_type[event.type] -= 1
+                routed.dead_letters.append(
+                    internal_error(record, exc, "encoding", worker=worker, clock=clock)
+                )
+            else:
+                kept.append(event)
+        routed.normalised[partition] = kept
+        if kept:
+            encoded[partition] = encode_batches(kept, MAX_BATCH_BYTES, watermarks)
+    return encoded
 
 
 class IngestService(Service):
@@ -139,9 +261,8 @@ class IngestService(Service):
         self.kinds = topic_kinds(settings)
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
-        #: Kafka timestamp of the last record read, per input partition.
-        self.last_record_ms: dict[TopicPartition, int] = {}
-        self.last_event_ms: dict[TopicPartition, int] = {}
+        #: The latest accepted record and event time of each input partition.
+        self.progress = ReadProgress(clock, grace_ms=settings.watermark_grace_ms)
         self._last_tick = 0.0
         self._sent_since_tick: set[int] = set()
 
@@ -214,28 +335,33 @@ class IngestService(Service):
             worker=self.settings.worker_id,
             clock=self.clock,
         )
-        for tp, records in batch.items():
-            if records:
-                self.last_record_ms[tp] = max(self.last_record_ms.get(tp, 0), records[-1].timestamp)
-            event_ms = routed.event_time.get((tp.topic, tp.partition))
-            if event_ms is not None and event_ms > self.last_event_ms.get(tp, -(2**63)):
-                self.last_event_ms[tp] = event_ms
+        for (topic, partition), record_ms in routed.record_time.items():
+            self.progress.accepted(
+                TopicPartition(topic, partition),
+                record_ms=record_ms,
+                event_ms=routed.event_time[(topic, partition)],
+            )
         watermarks = await self.watermarks()
+        encoded = encode_normalised(
+            routed, watermarks, worker=self.settings.worker_id, clock=self.clock
+        )
         sends = []
-        for partition, events in routed.normalised.items():
+        for partition, messages in encoded.items():
             self._sent_since_tick.add(partition)
-            for message in encode_batches(events, MAX_BATCH_BYTES, watermarks):
+            for message in messages:
                 sends.append(
                     await self.producer.send(
                         self.settings.topic_normalised, message, partition=partition
                     )
                 )
-        for key, letter in routed.dead_letters:
-            sends.append(
-                await self.producer.send(self.settings.topic_dead_letter, letter.encode(), key=key)
-            )
+        letters = [
+            (letter, await self._send_dead_letter(key, letter))
+            for key, letter in routed.dead_letters
+        ]
         # At least once: the offsets move only when the broker holds every output.
         await asyncio.gather(*sends)
+        for letter, ack in letters:
+            await self._confirm_dead_letter(letter, ack)
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
         try:
             await self.consumer.commit(offsets)
@@ -247,6 +373,34 @@ class IngestService(Service):
         self._record(routed)
         self.metrics.ingest_batch_seconds.observe(time.perf_counter() - started)
 
+    async def _send_dead_letter(self, key: bytes | None, letter: DeadLetter) -> asyncio.Future:
+        """Queue a dead letter; one the producer finds too large goes without its originals
+        (it cannot be: every letter is bounded, but a refused letter must not stop ingest)."""
+        assert self.producer is not None
+        topic = self.settings.topic_dead_letter
+        try:
+            return await self.producer.send(topic, letter.encode(), key=key)
+        except MessageSizeTooLargeError:
+            log.warning(
+                "dead letter of %s too large to send; sending it without originals",
+                _where(letter),
+            )
+            return await self.producer.send(topic, letter.without_originals().encode())
+
+    async def _confirm_dead_letter(self, letter: DeadLetter, ack: asyncio.Future) -> None:
+        """Wait for the broker to hold a dead letter; one it refuses as too large (its
+        limit may be below the producer's) is sent again without its originals."""
+        assert self.producer is not None
+        try:
+            await ack
+        except MessageSizeTooLargeError:
+            log.warning(
+                "broker refused the dead letter of %s as too large; sending it without originals",
+                _where(letter),
+            )
+            slim = letter.without_originals().encode()
+            await (await self.producer.send(self.settings.topic_dead_letter, slim))
+
     async def watermarks(self) -> dict[str, int]:
         """The watermark of every input partition this worker reads and can vouch for."""
         assert self.consumer is not None
@@ -256,13 +410,11 @@ class IngestService(Service):
             if highwater is None:
                 continue  # not fetched yet: nothing to vouch for
             caught_up = await self.consumer.position(tp) >= highwater
-            watermark = partition_watermark(
+            watermark = self.progress.watermark(
+                tp,
                 caught_up=caught_up,
-                last_record_ms=self.last_record_ms.get(tp),
-                last_event_ms=self.last_event_ms.get(tp),
                 # when the fetch response that told us the end offset arrived
                 end_observed_ms=self.consumer.last_poll_timestamp(tp),
-                grace_ms=self.settings.watermark_grace_ms,
             )
             if watermark is not None:
                 reported[f"{tp.topic}/{tp.partition}"] = watermark
@@ -303,3 +455,7 @@ class IngestService(Service):
                 lag[tp.topic] += max(0, highwater - await self.consumer.position(tp))
         for topic in self.settings.input_topics:
             self.metrics.ingest_lag.labels(topic).set(lag[topic])
+
+
+def _where(letter: DeadLetter) -> str:
+    return f"{letter.source_topic}/{letter.source_partition}@{letter.source_offset}"

@@ -3,6 +3,15 @@ as JSON Schema, so the Python models and the published schema files share one so
 
 A spec's ``parse`` returns the value to store (possibly normalised, e.g. a timestamp
 becomes epoch milliseconds) or raises :class:`~slawatch.schemas.reasons.Invalid` naming the field.
+An error message never holds more of the input than :func:`preview` gives (a value nested
+a thousand levels deep would make ``repr`` raise ``RecursionError``, a long one would make
+the dead letter's ``detail`` overflow).
+
+A pattern is written once, in the dialect the published schemas use (ECMA-262, as JSON
+Schema says), and :func:`compile_pattern` gives the Python regular expression that means
+the same: Python's ``$`` also matches before a trailing newline and its ``.`` matches a
+carriage return, ECMA-262's do not (tests/unit/test_patterns.py runs every published
+pattern through both engines).
 """
 
 from __future__ import annotations
@@ -34,6 +43,82 @@ def json_type_name(value: object) -> str:
     return type(value).__name__
 
 
+#: Most characters of an input value quoted in an error message.
+PREVIEW_CHARS = 64
+
+
+def preview(value: object, limit: int = PREVIEW_CHARS) -> str:
+    """A short description of ``value`` for an error message: at most about ``limit``
+    characters of a string or number, only the size of an array or object (never their
+    contents, which may be nested deeper than ``repr`` can go)."""
+    if isinstance(value, str):
+        return repr(value[:limit]) + ("…" if len(value) > limit else "")
+    if value is None or isinstance(value, bool | int | float):
+        try:
+            text = repr(value)
+        except ValueError:  # an integer with more digits than Python will print
+            return "a very large number"
+        return text if len(text) <= limit else text[:limit] + "…"
+    if isinstance(value, list):
+        return f"an array of {len(value)} item(s)"
+    if isinstance(value, dict):
+        return f"an object with {len(value)} key(s)"
+    return type(value).__name__
+
+
+def _escape_end(pattern: str, i: int) -> int:
+    """Index just past the escape that starts at ``pattern[i]`` (a backslash)."""
+    if i + 1 >= len(pattern):
+        raise ValueError(f"pattern {pattern!r} ends with a lone backslash")
+    char = pattern[i + 1]
+    if char.isalnum() and char not in "nrtfv":
+        raise ValueError(
+            f"pattern {pattern!r}: \\{char} means different things in Python and "
+            "ECMA-262 (or exists in only one); spell the characters out, e.g. [0-9]"
+        )
+    return i + 2
+
+
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """Compile a published (ECMA-262) pattern into a Python regex with the same meaning
+    under ``search``: ``$`` becomes ``\\Z`` and ``.`` excludes every ECMA-262 line
+    terminator. Escapes whose meaning differs (``\\d``, ``\\s``, ``\\w``, ``\\b``,
+    ``\\Z``, …) and Python-only groups are refused, so a pattern either means the same in
+    both dialects or does not build."""
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            end = _escape_end(pattern, i)
+            out.append(pattern[i:end])
+            i = end
+            continue
+        if in_class:
+            in_class = char != "]"
+            out.append(char)
+        elif char == "[":
+            in_class = True
+            out.append(char)
+            if pattern.startswith("^", i + 1):  # a negated class: keep its caret
+                out.append("^")
+                i += 1
+            if pattern.startswith("]", i + 1):
+                raise ValueError(f"pattern {pattern!r}: [] and [^] differ between dialects")
+        elif char == "$":
+            out.append(r"\Z")
+        elif char == ".":
+            out.append(r"[^\n\r\u2028\u2029]")
+        elif char == "(" and pattern.startswith("?", i + 1):
+            if not pattern.startswith(("(?:", "(?=", "(?!", "(?<=", "(?<!"), i):
+                raise ValueError(f"pattern {pattern!r}: a group ECMA-262 does not have")
+            out.append(char)
+        else:
+            out.append(char)
+        i += 1
+    return re.compile("".join(out))
+
+
 def _wrong_type(path: str, expected: str, value: object) -> Invalid:
     return Invalid(
         RejectReason.WRONG_TYPE, f"field {path!r}: expected {expected}, got {json_type_name(value)}"
@@ -57,7 +142,7 @@ class Text:
         self.min_length = min_length
         self.max_length = max_length
         self.pattern = pattern
-        self._regex = re.compile(pattern) if pattern else None
+        self._regex = compile_pattern(pattern) if pattern else None
 
     def parse(self, value: object, path: str) -> object:
         if not isinstance(value, str):
@@ -71,7 +156,7 @@ class Text:
         if self._regex is not None and self._regex.search(value) is None:
             raise Invalid(
                 RejectReason.INVALID_VALUE,
-                f"field {path!r}: {value[:64]!r} does not match {self.pattern}",
+                f"field {path!r}: {preview(value)} does not match {self.pattern}",
             )
         return value
 
@@ -99,7 +184,7 @@ class Choice:
         if value not in self._set:
             raise Invalid(
                 RejectReason.INVALID_VALUE,
-                f"field {path!r}: {value[:64]!r} is not one of {list(self.values)}",
+                f"field {path!r}: {preview(value)} is not one of {list(self.values)}",
             )
         return value
 
@@ -116,7 +201,9 @@ class Const:
 
     def parse(self, value: object, path: str) -> object:
         if value != self.value or isinstance(value, bool):
-            raise Invalid(self.reason, f"field {path!r}: expected {self.value!r}, got {value!r}")
+            raise Invalid(
+                self.reason, f"field {path!r}: expected {self.value!r}, got {preview(value)}"
+            )
         return value
 
     def json_schema(self) -> JsonSchema:
@@ -206,7 +293,7 @@ class CustomFields:
     def __init__(self, max_properties: int = 64, max_value_length: int = 1024) -> None:
         self.max_properties = max_properties
         self.max_value_length = max_value_length
-        self._key = re.compile(self.KEY_PATTERN)
+        self._key = compile_pattern(self.KEY_PATTERN)
 
     def parse(self, value: object, path: str) -> object:
         if not isinstance(value, dict):
@@ -217,10 +304,10 @@ class CustomFields:
                 f"field {path!r}: {len(value)} fields, at most {self.max_properties} allowed",
             )
         for key, item in value.items():
-            if self._key.match(key) is None:
+            if self._key.search(key) is None:
                 raise Invalid(
                     RejectReason.INVALID_VALUE,
-                    f"field {path!r}: key {key[:64]!r} does not match {self.KEY_PATTERN}",
+                    f"field {path!r}: key {preview(key)} does not match {self.KEY_PATTERN}",
                 )
             if isinstance(item, str):
                 if len(item) > self.max_value_length:
@@ -249,9 +336,18 @@ class CustomFields:
 class Timestamp:
     """An event time: RFC 3339 with offset, or epoch milliseconds; stored as epoch ms."""
 
+    #: Longer than any RFC 3339 date-time the pattern admits (35 characters).
+    MAX_CHARS = 64
+
     def parse(self, value: object, path: str) -> object:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
+        if isinstance(value, str) and len(value) > self.MAX_CHARS:
+            raise Invalid(
+                RejectReason.BAD_TIMESTAMP,
+                f"field {path!r}: {preview(value)} ({len(value)} characters) is not an "
+                "RFC 3339 date-time with offset",
+            )
         try:
             return parse_timestamp_ms(value)
         except InvalidTimestamp as exc:

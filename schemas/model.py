@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, fields
 from typing import Any, NamedTuple, TypeVar
 
-from slawatch.schemas.fields import JsonSchema, Spec, _wrong_type, field_spec
+from slawatch.schemas.fields import JsonSchema, Spec, _wrong_type, field_spec, preview
 from slawatch.schemas.reasons import Invalid, RejectReason
 
 M = TypeVar("M")
@@ -148,7 +148,8 @@ class Record:
         if unknown:
             raise Invalid(
                 RejectReason.INVALID_VALUE,
-                f"field {path!r}: unknown keys {unknown[:5]}; allowed: {sorted(self.properties)}",
+                f"field {path!r}: unknown keys {', '.join(preview(k) for k in unknown[:5])}"
+                f"{', …' if len(unknown) > 5 else ''}; allowed: {sorted(self.properties)}",
             )
         if len(value) < self.min_properties:
             raise Invalid(

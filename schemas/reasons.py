@@ -30,6 +30,10 @@ class RejectReason(StrEnum):
     """``occurred_at`` is neither RFC 3339 with offset nor epoch milliseconds in range."""
     FUTURE_TIMESTAMP = "future_timestamp"
     """``occurred_at`` is further in the future than ``max_future_skew_s`` allows."""
+    INTERNAL_ERROR = "internal_error"
+    """Something the contract did not foresee went wrong while ingest decoded, validated,
+    routed or dead-lettered the message (the detail names the exception's type); the
+    message is set aside so that its partition moves on."""
 
 
 class Invalid(Exception):

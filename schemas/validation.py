@@ -11,6 +11,7 @@ from slawatch.core.clock import Clock
 from slawatch.core.events import InputEvent
 from slawatch.core.keys import ConversationKind
 from slawatch.schemas.events import EVENT_TYPES
+from slawatch.schemas.fields import preview
 from slawatch.schemas.model import parse_model
 from slawatch.schemas.reasons import Invalid, RejectReason
 
@@ -51,7 +52,7 @@ class EventValidator:
         try:
             obj = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            return Rejection(RejectReason.NOT_JSON, f"not valid UTF-8 JSON: {exc}")
+            return Rejection(RejectReason.NOT_JSON, f"not valid UTF-8 JSON: {str(exc)[:200]}")
         if not isinstance(obj, dict):
             return Rejection(
                 RejectReason.NOT_OBJECT, f"expected a JSON object, got {type(obj).__name__}"
@@ -74,7 +75,7 @@ class EventValidator:
         if cls is None:
             return Rejection(
                 RejectReason.UNKNOWN_TYPE,
-                f"unknown event type {type_name[:64]!r}; known: {sorted(EVENT_TYPES)}",
+                f"unknown event type {preview(type_name)}; known: {sorted(EVENT_TYPES)}",
                 None,
                 event_id,
             )

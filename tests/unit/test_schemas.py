@@ -4,7 +4,8 @@ for verdict."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -20,7 +21,7 @@ from slawatch.schemas.deadletter import DeadLetter
 from slawatch.schemas.export import SCHEMA_DIR
 from slawatch.schemas.fields import Text
 from slawatch.schemas.model import describe_model, model_json_schema, parse_model
-from slawatch.schemas.reasons import Invalid
+from slawatch.schemas.reasons import Invalid, RejectReason
 from tests.samples import valid_examples
 
 
@@ -118,6 +119,24 @@ def test_dead_letter_records_match_their_schema() -> None:
     validator = Draft202012Validator(json.loads((SCHEMA_DIR / "dead-letter.v1.json").read_text()))
     validator.validate(json.loads(letter.encode()))
     assert DeadLetter.decode(letter.encode()) == letter
+    # An empty key is not a missing one; a cut key says so; internal_error is a reason.
+    for key in ("", "a2V5"):
+        cut = replace(
+            letter,
+            reason="internal_error",
+            original_key_b64=key,
+            original_key_bytes=len(key),
+            original_key_truncated=bool(key),
+        )
+        validator.validate(json.loads(cut.encode()))
+        assert DeadLetter.decode(cut.encode()) == cut
+    for wrong in (
+        {"detail": "x" * 4097},
+        {"event_id": ""},
+        {"event_id": "x" * 129},
+        {"original_b64": "A" * 349_529},
+    ):
+        assert not validator.is_valid({**json.loads(letter.encode()), **wrong}), wrong
 
 
 def _field_names(cls: type) -> set[str]:
@@ -175,3 +194,10 @@ def test_a_parsed_event_is_its_core_class(kind, example) -> None:
     assert type(parsed) is EVENT_TYPES[example["type"]] and parsed.KIND is kind
     assert parsed.conversation_id == example[parsed.ID_FIELD]
     assert parsed.key == f"{kind.value}:{example.get('tenant') or ''}:{parsed.conversation_id}"
+
+
+def test_every_dead_letter_reason_is_in_the_readme_table() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("### Dead letters", 1)[1].split("\n## ", 1)[0]
+    rows = {line.split("`")[1] for line in section.splitlines() if line.startswith("| `")}
+    assert rows == {reason.value for reason in RejectReason}

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import fields
+
 import orjson
 import pytest
 
@@ -43,7 +45,71 @@ def test_invalid_examples_are_refused_with_their_reason(validator, label, kind, 
 
 
 def test_every_reason_code_is_exercised() -> None:
-    assert {reason for *_, reason in invalid_examples()} == set(RejectReason)
+    # internal_error is ingest's, for what no contract foresaw (tests/unit/test_ingest_route.py)
+    assert {reason for *_, reason in invalid_examples()} == set(RejectReason) - {
+        RejectReason.INTERNAL_ERROR
+    }
+
+
+def _nested(depth: int, kind: str) -> bytes:
+    """A JSON value ``depth`` levels deep (orjson reads up to 1,024)."""
+    if kind == "array":
+        return b"[" * depth + b"]" * depth
+    return b'{"a":' * (depth - 1) + b"{}" + b"}" * (depth - 1)
+
+
+def _fields_of(example: dict) -> list[str]:
+    names = {f.name for f in fields(EVENT_TYPES[example["type"]])}
+    return [*sorted(set(example) | names), "not_a_field"]
+
+
+@pytest.mark.parametrize("kind", ["array", "object"])
+def test_a_value_nested_a_thousand_deep_in_any_field_is_refused_not_raised(validator, kind):
+    deep = _nested(1_000, kind)
+    assert orjson.loads(deep) is not None  # orjson accepts it: validation must cope
+    for topic_kind, example in valid_examples():
+        for name in _fields_of(example):
+            raw = orjson.dumps({**example, name: "PLACEHOLDER"}).replace(b'"PLACEHOLDER"', deep)
+            result = validator.validate(raw, topic_kind)  # never RecursionError
+            if name == "not_a_field":
+                assert not isinstance(result, Rejection), result
+            else:
+                assert isinstance(result, Rejection), (example["type"], name)
+                assert len(result.detail) < 600, result.detail
+            if name in ("changes", "custom_fields") and isinstance(result, Rejection):
+                # nested inside an object field too
+                inner = b'{"status":' + deep + b"}" if name == "changes" else b'{"k":' + deep + b"}"
+                raw = orjson.dumps({**example, name: "P"}).replace(b'"P"', inner)
+                assert isinstance(validator.validate(raw, topic_kind), Rejection)
+
+
+def test_error_messages_quote_at_most_a_short_preview_of_any_value() -> None:
+    validator = EventValidator(
+        max_event_bytes=1 << 20, max_future_skew_ms=300_000, clock=ManualClock(NOW_MS)
+    )
+    long = "x" * 50_000
+    for topic_kind, example in valid_examples():
+        for name in _fields_of(example):
+            for value in (long, {long: 1}, [long] * 100, {f"{long}{n}": 1 for n in range(9)}):
+                result = validator.validate(orjson.dumps({**example, name: value}), topic_kind)
+                if isinstance(result, Rejection):
+                    assert len(result.detail) < 600, (name, result.detail[:200])
+    unknown_keys = event("ticket.updated", changes={f"{long}{n}": 1 for n in range(9)})
+    result = validator.validate(orjson.dumps(unknown_keys), None)
+    assert isinstance(result, Rejection) and result.reason is RejectReason.INVALID_VALUE
+    assert "unknown keys" in result.detail and len(result.detail) < 600
+
+
+def test_a_trailing_newline_is_not_part_of_a_pattern(validator) -> None:
+    # Python's $ matches before a final newline; the published (ECMA-262) schema does not.
+    for value in ("acme\n", "acme\r", "\nacme", "acme\u2028"):
+        result = validator.validate(orjson.dumps(event("ticket.created", tenant=value)), None)
+        assert isinstance(result, Rejection) and result.reason is RejectReason.INVALID_VALUE
+        custom = event("ticket.created", custom_fields={value: 1})
+        result = validator.validate(orjson.dumps(custom), None)
+        assert isinstance(result, Rejection) and result.reason is RejectReason.INVALID_VALUE
+    late = validator.validate(orjson.dumps(event("ticket.created", tenant="acme")), None)
+    assert isinstance(late, TicketCreated) and late.key == "ticket:acme:T-1"
 
 
 def test_rejection_names_the_field(validator) -> None:
