@@ -1,9 +1,18 @@
 """YAML files read node by node, so that every problem keeps its (1-based) line.
 
 The settings file and the policy file are both read here: :func:`compose` turns the text
-into PyYAML's nodes (``yaml.SafeLoader``: no tags that build Python objects), and
-:class:`YamlReader` walks them, collecting one :class:`Problem` per thing wrong instead of
-stopping at the first. Values are built from a node only once its shape was checked.
+into PyYAML's nodes (safe: no tags that build Python objects), and :class:`YamlReader`
+walks them, collecting one :class:`Problem` per thing wrong instead of stopping at the
+first. Values are built from a node only once its shape was checked.
+
+A file is text from whoever can write to the policy topic, so reading it is bounded
+before any node is built (README, SLA policies, "Limits"): at most
+:data:`MAX_DOCUMENT_BYTES` of text, :data:`MAX_DEPTH` levels of nesting and
+:data:`MAX_NODES` values once every alias is counted as the whole value it stands for
+(so a few lines of nested aliases, a "billion laughs", are refused after counting to the
+bound, not expanded). The limits are checked on the parser's events, which libyaml
+produces without recursion, so no text makes the reader recurse deeper than
+:data:`MAX_DEPTH` or build more than :data:`MAX_NODES` nodes.
 """
 
 from __future__ import annotations
@@ -16,6 +25,18 @@ import yaml
 
 NULL_TAG = "tag:yaml.org,2002:null"
 
+#: The longest file read, in bytes of UTF-8 (256 KiB; the example policy is 4 KiB).
+MAX_DOCUMENT_BYTES = 256 * 1024
+#: The deepest nesting of lists and mappings (a policy needs about 10 levels).
+MAX_DEPTH = 64
+#: The most values (scalars, lists, mappings, keys included) a document may hold, with
+#: every alias counted as the whole value it refers to.
+MAX_NODES = 50_000
+
+#: libyaml's parser and composer when PyYAML was built with it (PyPI's wheels are):
+#: several times faster than the pure-Python ones, with the same nodes and marks.
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -27,28 +48,114 @@ class Problem:
     hint: str = ""
 
     def render(self, source: str) -> str:
+        """``source:line: field: message (hint: ...)``, always one line."""
         hint = f" (hint: {self.hint})" if self.hint else ""
-        return f"{source}:{self.line}: {self.field}: {self.message}{hint}"
+        return _one_line(f"{source}:{self.line}: {self.field}: {self.message}{hint}")
+
+
+def _one_line(text: str) -> str:
+    """Line breaks (a key or value can hold them) shown as ``\\n``."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 class YamlSyntaxError(Exception):
     """The text is not YAML; ``line`` is 1-based, 0 when PyYAML does not say where."""
 
-    def __init__(self, message: str, line: int) -> None:
+    def __init__(self, message: str, line: int, hint: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.line = line
+        self.hint = hint
+
+
+class YamlLimitError(YamlSyntaxError):
+    """The text is past one of the reader's limits (size, nesting, aliases)."""
+
+
+def _line(event: yaml.Event) -> int:
+    return event.start_mark.line + 1 if event.start_mark is not None else 1
+
+
+def _check_limits(text: str) -> None:
+    """Walk the parser's events; :class:`YamlLimitError` at the first limit passed.
+
+    Counts every value once, and an alias as the size of the value its anchor names,
+    so the count is the size of the document with its aliases expanded.
+    """
+    count = 0
+    sizes: dict[str, int] = {}  # anchor -> size of its value, once that value is complete
+    open_: list[tuple[str | None, int]] = []  # the lists and mappings being read
+    documents = 0
+    for event in yaml.parse(text, Loader=_LOADER):
+        if isinstance(event, yaml.DocumentStartEvent):
+            documents += 1
+            if documents > 1:
+                return  # the composer says "expected a single document" with its line
+        elif isinstance(event, yaml.AliasEvent):
+            size = sizes.get(event.anchor or "")
+            if size is None:
+                if any(anchor == event.anchor for anchor, _ in open_):
+                    raise YamlLimitError(
+                        f"alias *{event.anchor} refers to a value that contains it",
+                        _line(event),
+                        hint="an alias may repeat a finished value, never its own parent",
+                    )
+                continue  # an undefined alias: the composer says so, with its line
+            count += size
+        elif isinstance(event, yaml.ScalarEvent):
+            count += 1
+            if event.anchor is not None:
+                sizes[event.anchor] = 1
+        elif isinstance(event, yaml.CollectionStartEvent):
+            open_.append((event.anchor, count))
+            count += 1
+            if len(open_) > MAX_DEPTH:
+                raise YamlLimitError(
+                    f"lists and mappings nested deeper than {MAX_DEPTH} levels",
+                    _line(event),
+                    hint="a policy needs about 10 levels",
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, start = open_.pop()
+            if anchor is not None:
+                sizes[anchor] = count - start
+        if count > MAX_NODES:
+            raise YamlLimitError(
+                f"more than {MAX_NODES:,} values once aliases are expanded",
+                _line(event),
+                hint="an alias counts as the whole value it repeats; write fewer",
+            )
 
 
 def compose(text: str) -> yaml.Node | None:
-    """The document's root node; None for an empty document."""
+    """The document's root node; None for an empty document.
+
+    :class:`YamlSyntaxError` when the text is not YAML, :class:`YamlLimitError` when it
+    is past a limit (before a node is built)."""
+    if (
+        len(text) > MAX_DOCUMENT_BYTES
+        or len(text.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES
+    ):
+        raise YamlLimitError(
+            f"the file is longer than {MAX_DOCUMENT_BYTES:,} bytes",
+            1,
+            hint="holiday ranges (2027-02-05 .. 2027-02-10) and in: [...] lists say more in less",
+        )
     try:
-        return yaml.compose(text, Loader=yaml.SafeLoader)
+        _check_limits(text)
+        return yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise YamlSyntaxError(
             f"not valid YAML: {getattr(exc, 'problem', exc)}", mark.line + 1 if mark else 0
         ) from None
+    except UnicodeError as exc:  # a lone surrogate: text that no file or record holds
+        start = getattr(exc, "start", 0)
+        raise YamlSyntaxError(
+            f"not valid YAML: {getattr(exc, 'reason', exc)}", text[:start].count("\n") + 1
+        ) from None
+    except (RecursionError, MemoryError) as exc:  # the limits above leave no way here
+        raise YamlLimitError(f"too large to read ({type(exc).__name__})", 1) from None
 
 
 def line_of(node: yaml.Node | None) -> int:
@@ -56,15 +163,30 @@ def line_of(node: yaml.Node | None) -> int:
     return node.start_mark.line + 1 if node is not None else 1
 
 
+def key_text(node: yaml.Node) -> str:
+    """A mapping key as written; a list or mapping used as a key shows as ``[...]``/``{...}``."""
+    if isinstance(node, yaml.ScalarNode):
+        return str(node.value)
+    return "[...]" if isinstance(node, yaml.SequenceNode) else "{...}"
+
+
 def entries(node: yaml.MappingNode) -> Iterator[tuple[str, yaml.Node, yaml.Node]]:
     """Every (key, key node, value node) of a mapping, in file order, repeats included."""
     for key_node, value_node in node.value:
-        yield str(key_node.value), key_node, value_node
+        yield key_text(key_node), key_node, value_node
 
 
 def construct(node: yaml.Node) -> Any:
-    """A node's value as YAML types it (numbers, true/false, dates, text, lists)."""
+    """A node's value as YAML types it (numbers, true/false, dates, text, lists).
+
+    Raises what PyYAML's constructor raises for a value it cannot build (``2026-02-30``,
+    ``!!int x``, an unknown tag, an integer of 5,000 digits): :meth:`YamlReader.value`
+    turns that into a problem."""
     return yaml.SafeLoader("").construct_document(node)
+
+
+#: What :meth:`YamlReader.value` returns for a value it reported as a problem.
+INVALID: Any = object()
 
 
 class YamlReader:
@@ -72,6 +194,7 @@ class YamlReader:
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        self._constructor: yaml.SafeLoader | None = None
 
     def fail(self, node: yaml.Node | None, field: str, message: str, hint: str = "") -> None:
         self.problems.append(Problem(line_of(node), field, message, hint))
@@ -86,7 +209,9 @@ class YamlReader:
         out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
         for key, key_node, value_node in entries(node):
             path = f"{field}.{key}" if field else key
-            if key in out:
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.fail(key_node, path, "a key is a single value, not a list or mapping")
+            elif key in out:
                 self.fail(key_node, path, "appears twice")
             elif known is not None and key not in known:
                 self.fail(key_node, path, "unknown key", hint=f"known keys: {', '.join(known)}")
@@ -107,6 +232,30 @@ class YamlReader:
             return None
         return str(node.value)
 
-    def value(self, node: yaml.Node) -> Any:
-        """A scalar or list as YAML types it (numbers, true/false, text)."""
-        return construct(node)
+    def value(self, node: yaml.Node, field: str) -> Any:
+        """A scalar or list as YAML types it (numbers, true/false, text); :data:`INVALID`,
+        and a problem, when YAML cannot build it."""
+        # One constructor for the whole walk: each new one is a reference cycle (its
+        # parser holds its own bound methods) that only the garbage collector frees.
+        constructor = self._constructor
+        if constructor is None:
+            constructor = self._constructor = yaml.SafeLoader("")
+        try:
+            return constructor.construct_document(node)
+        except Exception as exc:  # noqa: BLE001 - any value YAML cannot build is a problem
+            constructor.constructed_objects = {}
+            constructor.recursive_objects = {}
+            constructor.state_generators = []
+            constructor.deep_construct = False
+            mark = getattr(exc, "problem_mark", None)
+            where = mark.line + 1 if mark is not None else line_of(node)
+            problem = getattr(exc, "problem", None) or str(exc) or type(exc).__name__
+            self.problems.append(
+                Problem(
+                    where,
+                    field,
+                    f"cannot be read as a value: {problem}",
+                    hint="quote it to mean the text as written",
+                )
+            )
+            return INVALID

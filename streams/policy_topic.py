@@ -10,10 +10,16 @@ read the topic to its end, so workers never run different versions for long.
 
 A record holds the policy file's text, not a compiled form, so a worker of another
 slawatch version checks it with its own rules.
+
+Parsing a record runs in a thread (:func:`asyncio.to_thread`), never on the worker's
+event loop: ingest, the timers and ``/healthz`` keep running while a large or hostile
+record is read. Reading is bounded anyway (:mod:`slawatch.policy`: size, nesting, aliases,
+RE2 patterns), and whatever the bytes, a record is either a policy or a rejection.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,15 +34,17 @@ from mode import Service
 from slawatch.config.settings import Settings
 from slawatch.core.clock import Clock
 from slawatch.core.policy import SlaPolicy, builtin_policy
-from slawatch.errors import SlawatchError
 from slawatch.policy import PolicyFileError, Problem, load_policy, parse_policy
 from slawatch.streams.metrics import Metrics
-from slawatch.streams.topics import ensure_topics, topic_specs
+from slawatch.streams.topics import broker_unreachable, ensure_topics, topic_specs
 
 log = logging.getLogger(__name__)
 
 POLICY_KEY = b"policy"
 RECORD_VERSION = 1
+#: The most problems of a rejected record logged and shown by ``slawatch status``
+#: (``check-config`` lists them all).
+MAX_SHOWN_PROBLEMS = 20
 
 
 def initial_policy(settings: Settings) -> SlaPolicy:
@@ -62,7 +70,7 @@ def decode_record(value: bytes, where: str) -> SlaPolicy:
         raise PolicyFileError(
             where, [Problem(0, "(record)", f"not a policy record: {exc}")]
         ) from None
-    return parse_policy(text, f"{where} ({source})")
+    return parse_policy(text, f"{where} ({str(source)[:200]})")
 
 
 async def publish_policy(settings: Settings, path: Path, text: str, clock: Clock) -> None:
@@ -79,7 +87,7 @@ async def publish_policy(settings: Settings, path: Path, text: str, clock: Clock
     try:
         await producer.start()
     except KafkaError as exc:
-        raise SlawatchError(f"cannot reach the broker at {settings.broker_url}: {exc}") from None
+        raise broker_unreachable(settings, exc) from None
     try:
         await producer.send_and_wait(
             settings.topic_policy,
@@ -152,23 +160,46 @@ class PolicyFollower(Service):
                 await self.sleep(1.0)
                 continue
             for record in batches.get(tp, []):
-                self.offer(record.value or b"", record.offset)
+                await self.receive(record.value or b"", record.offset)
             if not self.caught_up and await consumer.position(tp) >= end:
                 self.caught_up = True
 
+    async def receive(self, value: bytes, offset: int) -> None:
+        """Take the policy in one record, or reject it: read in a thread, off the event
+        loop, which goes on serving ingest, the timers and ``/healthz`` meanwhile."""
+        outcome = await asyncio.to_thread(self.load, value, offset)
+        self.take(outcome, offset)
+
     def offer(self, value: bytes, offset: int) -> None:
-        """Take the policy in one record, or reject it and keep the one in force."""
+        """Take the policy in one record, or reject it and keep the one in force (here, on
+        the calling thread; the follower itself reads in a thread: :meth:`load`)."""
+        self.take(self.load(value, offset), offset)
+
+    def load(self, value: bytes, offset: int) -> SlaPolicy | PolicyFileError:
+        """The policy in one record, or why it does not load. Touches nothing of the
+        follower's, so it may run in any thread."""
         where = f"{self.settings.topic_policy}@{offset}"
         try:
-            policy = decode_record(value, where).scaled(self.settings.sla_time_scale)
+            return decode_record(value, where).scaled(self.settings.sla_time_scale)
         except PolicyFileError as exc:
-            self.last_rejection = Rejection(offset, exc.lines())
+            return exc
+
+    def take(self, outcome: SlaPolicy | PolicyFileError, offset: int) -> None:
+        """Put a loaded policy in force, or record its rejection."""
+        where = f"{self.settings.topic_policy}@{offset}"
+        if isinstance(outcome, PolicyFileError):
+            lines = outcome.lines()
+            if len(lines) > MAX_SHOWN_PROBLEMS:
+                more = len(lines) - MAX_SHOWN_PROBLEMS
+                lines = [*lines[:MAX_SHOWN_PROBLEMS], f"(and {more} more: slawatch check-config)"]
+            self.last_rejection = Rejection(offset, lines)
             self.metrics.policy_rejected.inc()
             log.error(
                 "policy at %s rejected; version %s stays in force:\n  %s",
-                where, self.current.version, "\n  ".join(exc.lines()),
+                where, self.current.version, "\n  ".join(lines),
             )  # fmt: skip
             return
+        policy = outcome
         previous = self.current
         self.current = policy
         self.metrics.policy_info.labels(previous.version).set(0)

@@ -265,10 +265,20 @@ def _check(settings: Settings) -> list[tuple[str, str]]:
 def _read_config_file(path: Path) -> dict[str, tuple[Any, int]]:
     """Read a YAML config file into {field: (value, line)}, with 1-based line numbers."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(
             f"cannot read: {exc.strerror}", source="file", field="(file)", path=path
+        ) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"not UTF-8 text: {exc.reason} (byte {exc.start})",
+            source="file",
+            field="(file)",
+            path=path,
+            line=data[: exc.start].count(b"\n") + 1,
         ) from None
     try:
         node = yamlfile.compose(text)
@@ -293,7 +303,19 @@ def _read_config_file(path: Path) -> dict[str, tuple[Any, int]]:
             raise ConfigError(
                 "expected a single value", source="file", field=name, path=path, line=line
             )
-        values[name] = (yamlfile.construct(value_node), line)
+        try:
+            value = yamlfile.construct(value_node)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+            # A value YAML itself cannot build (2026-02-30, an unknown tag).
+            message = getattr(exc, "problem", None) or str(exc).splitlines()[0][:200]
+            raise ConfigError(
+                f"not a value YAML can read: {message}",
+                source="file",
+                field=name,
+                path=path,
+                line=line,
+            ) from None
+        values[name] = (value, line)
     return values
 
 

@@ -8,7 +8,8 @@ its open hours:
   (``22:00-06:00``), ``end`` may be 1440 (24:00); ``end == start`` is empty (the
   policy file refuses it);
 - minus **holidays**: whole local dates, 00:00 to 24:00 (also the part of an overnight
-  span that runs into the holiday);
+  span that runs into the holiday), given as dates or as ranges of dates (kept as ranges:
+  ``0001-01-01 .. 9999-12-31`` is one pair, not three million dates);
 - plus **open exceptions** (extra open local spans: a Saturday before a holiday);
 - minus **closed exceptions** (extra closed local spans). Closed wins over open.
 
@@ -20,6 +21,13 @@ Arithmetic runs on a cached table of the open intervals in UTC epoch millisecond
 running sum of open time, so :meth:`BusinessCalendar.add` and
 :meth:`BusinessCalendar.elapsed` are two binary searches, whatever the target's length.
 The table covers whole UTC years and grows when an instant falls outside it.
+
+A calendar can be open only rarely: holidays over years, closed exceptions.
+:meth:`BusinessCalendar.closed_stretches` finds every stretch without working time longer
+than a bound, over all time, from the holidays and exceptions themselves (no table), so
+the policy file refuses such a calendar when it loads. A target that still cannot be met
+within :data:`MAX_SEARCH_YEARS` is due at the end of that search: never, in practice, and
+no error in the middle of a tick.
 """
 
 from __future__ import annotations
@@ -36,7 +44,9 @@ _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 #: Probe spacing when looking for the zone's offset changes (no zone changes twice this fast).
 _PROBE_MS = 3 * 3_600_000
 #: How far :meth:`BusinessCalendar.add` looks for working time before giving up.
-_MAX_YEARS = 200
+MAX_SEARCH_YEARS = 200
+#: 1970-01-01, local day 0, was a Thursday (weekday 3).
+_EPOCH_WEEKDAY = 3
 
 
 class CalendarError(ValueError):
@@ -99,6 +109,14 @@ def _subtract(
     return out
 
 
+def _in_any(intervals: list[tuple[int, int]], starts: list[int], lo: int, hi: int) -> bool:
+    """Whether a sorted, disjoint interval meets [lo, hi)."""
+    i = bisect_right(starts, lo) - 1
+    if i >= 0 and intervals[i][1] > lo:
+        return True
+    return i + 1 < len(intervals) and intervals[i + 1][0] < hi
+
+
 class BusinessCalendar:
     """Working time on weekly hours in a time zone, less holidays, with exceptions."""
 
@@ -107,7 +125,7 @@ class BusinessCalendar:
         name: str,
         zone: str,
         weekly: Mapping[int, Sequence[tuple[int, int]]],
-        holidays: Iterable[date] = (),
+        holidays: Iterable[date | tuple[date, date]] = (),
         open_exceptions: Iterable[LocalSpan] = (),
         closed_exceptions: Iterable[LocalSpan] = (),
     ) -> None:
@@ -123,7 +141,15 @@ class BusinessCalendar:
                     raise CalendarError(f"span {start}-{end} is outside 00:00-24:00")
         if not any(start != end for spans in self.weekly.values() for start, end in spans):
             raise CalendarError(f"calendar {name!r} has no open hours in its week")
-        self.holidays = frozenset(holidays)
+        # Holidays as merged spans of local wall-clock ms, [first midnight, last + 24:00).
+        closed_days: list[tuple[int, int]] = []
+        for holiday in holidays:
+            first, last = holiday if isinstance(holiday, tuple) else (holiday, holiday)
+            if last < first:
+                raise CalendarError(f"holidays {first} .. {last} end before they start")
+            closed_days.append((local_midnight_ms(first), local_midnight_ms(last) + DAY_MS))
+        self.holidays = _merge(closed_days)
+        self._holiday_starts = [start for start, _ in self.holidays]
         self.open_exceptions = tuple(open_exceptions)
         self.closed_exceptions = tuple(closed_exceptions)
         for span in (*self.open_exceptions, *self.closed_exceptions):
@@ -160,8 +186,8 @@ class BusinessCalendar:
         self._cover(start_ms, start_ms + 1)
         target = self._open_before(start_ms) + working_ms
         while not self._cum_end or target > self._cum_end[-1]:
-            if self._hi - start_ms > _MAX_YEARS * 366 * DAY_MS:
-                raise CalendarError(f"calendar {self.name!r}: no working time found")
+            if self._hi - start_ms > MAX_SEARCH_YEARS * 366 * DAY_MS:
+                return self._hi  # no such working time for centuries: never due, in practice
             self._cover(self._lo, self._hi + (self._hi - self._lo))
         j = bisect_left(self._cum_end, target)
         return self._starts[j] + (target - self._cum[j])
@@ -170,6 +196,78 @@ class BusinessCalendar:
         self._cover(at_ms, at_ms + 1)
         i = bisect_right(self._starts, at_ms) - 1
         return i >= 0 and at_ms < self._ends[i]
+
+    # --- closed stretches ---------------------------------------------------------------
+
+    def closed_stretches(self, longer_than_ms: int) -> list[tuple[int, int]]:
+        """Every stretch without working time longer than ``longer_than_ms``, as
+        ``(start, end)`` in local wall-clock ms (:func:`local_midnight_ms`), over all time.
+
+        Outside holidays and exceptions the weekly hours open at least once in any 7 days,
+        so a long stretch is made of holidays and closed exceptions (less the open
+        exceptions inside them) that follow each other with no working time between, plus
+        the closed weekly hours at either end. Working from those spans, not from the
+        table, costs the same for ``0001-01-01 .. 9999-12-31`` as for one day.
+        """
+        opened = _merge((local_ms(s.start), local_ms(s.end)) for s in self.open_exceptions)
+        closed = _merge((local_ms(s.start), local_ms(s.end)) for s in self.closed_exceptions)
+        open_starts = [start for start, _ in opened]
+        # Closed whatever the weekly hours say; between two of these, the weekly hours and
+        # the open exceptions are working time.
+        blocked = _merge([*_subtract(self.holidays, opened), *closed])
+
+        def works(lo: int, hi: int) -> bool:
+            if hi - lo >= 7 * DAY_MS:
+                return True
+            return bool(self._weekly_local(lo, hi)) or _in_any(opened, open_starts, lo, hi)
+
+        def last_work_end(lo: int, hi: int) -> int:
+            lo = max(lo, hi - 8 * DAY_MS)
+            ends = [min(end, hi) for _, end in self._weekly_local(lo, hi)]
+            i = bisect_left(open_starts, hi) - 1
+            if i >= 0 and opened[i][1] > lo:
+                ends.append(min(opened[i][1], hi))
+            return max(ends, default=lo)
+
+        def first_work_start(lo: int, hi: int) -> int:
+            hi = min(hi, lo + 8 * DAY_MS)
+            starts = [max(start, lo) for start, _ in self._weekly_local(lo, hi)]
+            i = bisect_right(open_starts, lo) - 1
+            if i >= 0 and opened[i][1] > lo:
+                starts.append(lo)
+            elif i + 1 < len(opened) and opened[i + 1][0] < hi:
+                starts.append(opened[i + 1][0])
+            return min(starts, default=hi)
+
+        stretches: list[tuple[int, int]] = []
+        previous_end: int | None = None
+        i = 0
+        while i < len(blocked):
+            start, end = blocked[i]
+            while i + 1 < len(blocked) and not works(end, blocked[i + 1][0]):
+                i += 1
+                end = blocked[i][1]
+            before = start - 8 * DAY_MS if previous_end is None else previous_end
+            after = blocked[i + 1][0] if i + 1 < len(blocked) else end + 8 * DAY_MS
+            first, last = last_work_end(before, start), first_work_start(end, after)
+            if last - first > longer_than_ms:
+                stretches.append((first, last))
+            previous_end = end
+            i += 1
+        return stretches
+
+    def _weekly_local(self, lo: int, hi: int) -> list[tuple[int, int]]:
+        """The weekly hours' open intervals in local wall-clock ms that meet [lo, hi),
+        holidays and exceptions aside (day arithmetic only: any year works)."""
+        out = []
+        for day in range(lo // DAY_MS - 1, (hi - 1) // DAY_MS + 1):
+            midnight = day * DAY_MS
+            for start, end in self.weekly.get((day + _EPOCH_WEEKDAY) % 7, ()):
+                stop = end if end > start else end + 1440  # overnight into the next day
+                a, b = midnight + start * MINUTE_MS, midnight + stop * MINUTE_MS
+                if start != end and a < hi and b > lo:
+                    out.append((a, b))
+        return _merge(out)
 
     # --- the table ------------------------------------------------------------------------
 
@@ -259,9 +357,12 @@ class BusinessCalendar:
                     weekly.append(
                         (midnight + start * MINUTE_MS, midnight + (1440 + end) * MINUTE_MS)
                     )
-            if day in self.holidays:
-                holidays.append((midnight, midnight + DAY_MS))
             day += timedelta(days=1)
+        lo, hi = local_midnight_ms(first), local_midnight_ms(last) + DAY_MS
+        i = max(0, bisect_right(self._holiday_starts, lo) - 1)
+        while i < len(self.holidays) and self.holidays[i][0] < hi:
+            holidays.append(self.holidays[i])
+            i += 1
         open_local = _subtract(_merge(weekly), holidays)
         extra = [(local_ms(s.start), local_ms(s.end)) for s in self.open_exceptions]
         closed = _merge((local_ms(s.start), local_ms(s.end)) for s in self.closed_exceptions)

@@ -12,16 +12,32 @@ same events give the same levels live and in a replay.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from slawatch.core.state import Context
 from slawatch.core.timestamps import InvalidTimestamp, parse_timestamp_ms
 
 Predicate = Callable[[Context, int], bool]
+
+
+@runtime_checkable
+class Matcher(Protocol):
+    """A compiled regular expression, the operand of ``matches``.
+
+    The core has no regex engine of its own: Python's ``re`` backtracks, and one pattern
+    such as ``(a+)+$`` would stall the timers for as long as the text allows. The policy
+    file compiles its patterns with RE2 (:mod:`slawatch.policy.regex`), which matches in
+    time linear in the text, and hands the compiled pattern here."""
+
+    @property
+    def pattern(self) -> str: ...
+
+    def search(self, text: str) -> object | None:
+        """A match anywhere in ``text`` (anything but None), or None."""
+        ...
 
 
 class RuleError(ValueError):
@@ -118,7 +134,7 @@ class Test:
     """``field operator operand``; the operand's form depends on the operator:
 
     equals: a scalar; in: a list of scalars; contains, starts_with: text; matches: a
-    regular expression (Python syntax, searched anywhere; anchor with ^ and $); exists:
+    compiled regular expression (a :class:`Matcher`, searched anywhere); exists:
     true or false; before, after: an instant (epoch ms); within: a duration (ms, the
     date lies in the last ``within`` before the event); greater, less: a number (ms for
     durations).
@@ -197,6 +213,8 @@ def _compile_test(test: Test) -> Predicate:
     if op == "in":
         if not isinstance(operand, list | tuple) or not operand:
             raise RuleError("in takes a non-empty list", hint="in: [vip, enterprise]")
+        if not all(isinstance(v, str | int | float | bool) for v in operand):
+            raise RuleError("in takes a list of single values", hint="in: [vip, enterprise]")
         values = frozenset(operand)
         if ftype is FieldType.LIST:
             return lambda c, n: not values.isdisjoint(read(c, n))
@@ -211,13 +229,13 @@ def _compile_test(test: Test) -> Predicate:
             return lambda c, n: _text_op(read(c, n), lambda v: operand in v)
         return lambda c, n: _text_op(read(c, n), lambda v: v.startswith(operand))
     if op == "matches":
-        if not isinstance(operand, str):
-            raise RuleError("matches takes a regular expression", hint=r"matches: '^https://'")
-        try:
-            pattern = re.compile(operand)
-        except re.error as exc:
-            raise RuleError(f"bad regular expression: {exc}", hint="Python re syntax") from None
-        return lambda c, n: _text_op(read(c, n), lambda v: pattern.search(v) is not None)
+        if not isinstance(operand, Matcher):
+            raise RuleError(
+                "matches takes a compiled regular expression",
+                hint="slawatch.policy.regex.compile_regex('^https://')",
+            )
+        search = operand.search
+        return lambda c, n: _text_op(read(c, n), lambda v: search(v) is not None)
     if op in ("before", "after"):
         if isinstance(operand, bool) or not isinstance(operand, int):
             raise RuleError(f"{op} takes a date", hint=f"{op}: 2026-01-01T00:00:00Z")

@@ -6,7 +6,13 @@ them (:mod:`~slawatch.policy.loading`), what a problem is (:mod:`~slawatch.polic
 and the JSON Schema built from the same key tables (:mod:`~slawatch.policy.schema`).
 """
 
-from slawatch.policy.loading import load_policy, parse_policy, policy_version_of, summary
+from slawatch.policy.loading import (
+    load_policy,
+    parse_policy,
+    policy_version_of,
+    read_policy_text,
+    summary,
+)
 from slawatch.policy.problems import PolicyFileError, Problem
 
 __all__ = [
@@ -15,5 +21,6 @@ __all__ = [
     "load_policy",
     "parse_policy",
     "policy_version_of",
+    "read_policy_text",
     "summary",
 ]

@@ -2,17 +2,27 @@
 
 Each calendar becomes a core :class:`~slawatch.core.business_hours.BusinessCalendar`;
 :data:`ALWAYS_OPEN` names the built-in calendar in which every instant is working time.
+A calendar without working time for more than :data:`MAX_CLOSED_DAYS` days in a row,
+anywhere in time, is refused, however its holidays and exceptions are written.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from bisect import bisect_left
+from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from slawatch.core.business_hours import BusinessCalendar, CalendarError, LocalSpan
+from slawatch.core.business_hours import (
+    DAY_MS,
+    BusinessCalendar,
+    CalendarError,
+    LocalSpan,
+    local_midnight_ms,
+    local_ms,
+)
 from slawatch.core.calendar import Calendar
 from slawatch.policy.problems import PolicyReader
 
@@ -25,6 +35,9 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAILY = "daily"
 #: The one key of an entry of ``exceptions``.
 EXCEPTION_KINDS = ("open", "closed")
+#: The longest a calendar may go without working time: a year (a leap year's days).
+MAX_CLOSED_DAYS = 366
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _SPAN = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 
@@ -55,6 +68,16 @@ def _local_datetime(text: str) -> datetime | None:
     return moment if moment.tzinfo is None else None
 
 
+def _local_text(ms: int) -> str:
+    """A local wall-clock instant (:func:`local_ms`) as ``2027-01-01 00:00``."""
+    day, rest = divmod(ms, DAY_MS)
+    try:
+        when = date.fromordinal(_EPOCH_ORDINAL + day)
+    except (ValueError, OverflowError):
+        return "the end of 9999" if ms > 0 else "the start of year 1"
+    return f"{when} {rest // 3_600_000:02d}:{rest // 60_000 % 60:02d}"
+
+
 def read_calendars(r: PolicyReader, node: yaml.Node) -> dict[str, Calendar | None]:
     """The ``calendars`` section by name; None for a calendar with problems."""
     calendars: dict[str, Calendar | None] = {}
@@ -62,7 +85,9 @@ def read_calendars(r: PolicyReader, node: yaml.Node) -> dict[str, Calendar | Non
         if name == ALWAYS_OPEN:
             r.fail(name_node, f"calendars.{name}", f"{ALWAYS_OPEN} is built in (always open)")
             continue
-        calendars[name] = _calendar(r, name, calendar_node)
+        calendars[name] = None
+        with r.guard(calendar_node, f"calendars.{name}"):
+            calendars[name] = _calendar(r, name, calendar_node)
     return calendars
 
 
@@ -79,7 +104,7 @@ def _calendar(r: PolicyReader, name: str, node: yaml.Node) -> Calendar | None:
         try:
             if zone is not None:
                 ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long
             r.fail(
                 keys["time_zone"][1],
                 f"{field}.time_zone",
@@ -122,7 +147,9 @@ def _calendar(r: PolicyReader, name: str, node: yaml.Node) -> Calendar | None:
                     continue
                 for day in days:
                     weekly.setdefault(day, []).append(span)
-    holidays: list[date] = []
+    holidays: list[tuple[date, date]] = []
+    # What closes whole stretches, with where it was written: (local start, end, node, field).
+    closers: list[tuple[int, int, yaml.Node, str]] = []
     for holiday_node in (
         r.sequence(keys["holidays"][1], f"{field}.holidays") if "holidays" in keys else []
     ):
@@ -141,7 +168,16 @@ def _calendar(r: PolicyReader, name: str, node: yaml.Node) -> Calendar | None:
             continue
         if last < first:
             r.fail(holiday_node, f"{field}.holidays", "the range ends before it starts")
-        holidays += [first + timedelta(days=i) for i in range((last - first).days + 1)]
+            continue
+        holidays.append((first, last))
+        closers.append(
+            (
+                local_midnight_ms(first),
+                local_midnight_ms(last) + DAY_MS,
+                holiday_node,
+                f"{field}.holidays",
+            )
+        )
     opened: list[LocalSpan] = []
     closed: list[LocalSpan] = []
     for exc_node in (
@@ -169,10 +205,12 @@ def _calendar(r: PolicyReader, name: str, node: yaml.Node) -> Calendar | None:
             r.fail(span_node, f"{path}.{kind}", "the span ends before it starts")
             continue
         (opened if kind == "open" else closed).append(LocalSpan(span_start, span_end))
+        if kind == "closed":
+            closers.append((local_ms(span_start), local_ms(span_end), span_node, f"{path}.closed"))
     if zone is None or "hours" not in keys:
         return None
     try:
-        return BusinessCalendar(name, zone, weekly, holidays, opened, closed)
+        calendar = BusinessCalendar(name, zone, weekly, holidays, opened, closed)
     except CalendarError as exc:
         r.fail(
             keys["hours"][1],
@@ -181,3 +219,19 @@ def _calendar(r: PolicyReader, name: str, node: yaml.Node) -> Calendar | None:
             hint="give at least one weekday an open span",
         )
         return None
+    stretches = calendar.closed_stretches(MAX_CLOSED_DAYS * DAY_MS)
+    closers.sort(key=lambda c: c[0])
+    closer_starts = [c[0] for c in closers]
+    for start, end in stretches:
+        # Named at the first holiday or closed exception (in time) in the stretch.
+        i = bisect_left(closer_starts, start)
+        _, _, node_at, field_at = closers[i if i < len(closers) and closers[i][0] < end else i - 1]
+        r.fail(
+            node_at,
+            field_at,
+            f"no working time from {_local_text(start)} to {_local_text(end)}: "
+            f"more than {MAX_CLOSED_DAYS} days",
+            hint=f"a calendar opens at least once in any {MAX_CLOSED_DAYS} days; "
+            "check the holidays and closed exceptions",
+        )
+    return None if stretches else calendar

@@ -8,12 +8,12 @@ import re
 import yaml
 
 from slawatch.core.calendar import AlwaysOpen, Calendar
-from slawatch.core.durations import InvalidDuration, parse_duration_ms
+from slawatch.core.durations import InvalidDuration
 from slawatch.core.policy import DEFAULT_PAUSE_STATUSES, SlaLevel
 from slawatch.core.sla import Metric
 from slawatch.core.vocabulary import STATUSES
 from slawatch.policy.calendars import ALWAYS_OPEN
-from slawatch.policy.problems import PolicyReader
+from slawatch.policy.problems import PolicyReader, safe_duration_ms
 
 #: The keys of one level.
 LEVEL_KEYS = ("targets", "at_risk", "calendar", "pause_statuses")
@@ -28,10 +28,12 @@ def read_levels(
     r: PolicyReader, node: yaml.Node, calendars: dict[str, Calendar | None]
 ) -> dict[str, SlaLevel | None]:
     """The ``levels`` section by name; None for a level with problems."""
-    return {
-        name: _level(r, name, level_node, calendars)
-        for name, (_, level_node) in r.mapping(node, "levels").items()
-    }
+    levels: dict[str, SlaLevel | None] = {}
+    for name, (_, level_node) in r.mapping(node, "levels").items():
+        levels[name] = None
+        with r.guard(level_node, f"levels.{name}"):
+            levels[name] = _level(r, name, level_node, calendars)
+    return levels
 
 
 def _level(
@@ -74,7 +76,7 @@ def _level(
                 ratio = 0.75
         else:
             try:
-                lead = parse_duration_ms(text)
+                lead = safe_duration_ms(text)
             except InvalidDuration:
                 r.fail(
                     node_at_risk,

@@ -6,11 +6,20 @@ list them all at once. The same function checks a policy arriving on the policy 
 The format is documented in the README (SLA policies) and described for editors by
 ``schemas/json/policy.v1.json``, which :mod:`slawatch.policy.schema` builds from the same
 key tables.
+
+Whatever the text, :func:`parse_policy` returns a policy or raises
+:class:`PolicyFileError`, in bounded time and memory: the reader's limits
+(:mod:`slawatch.yamlfile`), RE2 for patterns (:mod:`slawatch.policy.regex`), calendars
+checked for working time (:mod:`slawatch.policy.calendars`), and any other exception
+turned into a problem at the line and field being read.
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -24,7 +33,7 @@ from slawatch.policy.calendars import read_calendars
 from slawatch.policy.levels import read_levels
 from slawatch.policy.problems import PolicyFileError, PolicyReader, Problem
 from slawatch.policy.rules import read_rules
-from slawatch.yamlfile import YamlSyntaxError, compose
+from slawatch.yamlfile import YamlLimitError, YamlSyntaxError, compose
 
 #: The keys of the document.
 TOP_LEVEL = (
@@ -41,6 +50,9 @@ TOP_LEVEL = (
 def _compose(text: str, r: PolicyReader) -> yaml.Node | None:
     try:
         node = compose(text)
+    except YamlLimitError as exc:
+        r.problems.append(Problem(exc.line or 1, "(document)", exc.message, exc.hint))
+        return None
     except YamlSyntaxError as exc:
         r.problems.append(Problem(exc.line or 1, "(syntax)", exc.message))
         return None
@@ -58,16 +70,47 @@ def policy_version_of(text: str) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a policy is read.
+
+    Reading allocates up to some 10^5 short-lived objects (nodes, marks, values), freed by
+    reference counting; but their number alone triggers the collector's full passes over
+    the whole process, which stop every thread: a worker's event loop, with ingest, the
+    timers and ``/healthz``, stopped for 100-200 ms at a time while a large policy was read
+    in a thread (and the read took three times as long). The collector is interpreter-wide:
+    it is paused only if it was running, and comes back when the read ends.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def parse_policy(text: str, source: str) -> SlaPolicy:
     """The policy in ``text``; :class:`PolicyFileError` lists every problem."""
     r = PolicyReader()
+    policy = None
+    with _collector_paused(), r.guard(None, "(document)"):
+        policy = _parse(text, r)
+    if policy is None:
+        problems = r.problems or [Problem(1, "(document)", "cannot be read")]
+        raise PolicyFileError(source, sorted(problems, key=lambda p: p.line))
+    return policy
+
+
+def _parse(text: str, r: PolicyReader) -> SlaPolicy | None:
+    """The policy, or None with the reasons in ``r.problems``."""
     root = _compose(text, r)
     if root is None:
-        raise PolicyFileError(source, r.problems)
+        return None
     if not isinstance(root, yaml.MappingNode):
         r.fail(root, "(top level)", "expected a mapping (key: value lines)",
                hint="start from the README's policy example")  # fmt: skip
-        raise PolicyFileError(source, r.problems)
+        return None
     top = r.mapping(root, "", TOP_LEVEL)
     version = policy_version_of(text)
     if "version" in top:
@@ -96,9 +139,8 @@ def parse_policy(text: str, source: str) -> SlaPolicy:
                 hint=f"levels: {', '.join(levels) or '(none defined)'}",
             )
     rules = read_rules(r, top["rules"][1], set(levels)) if "rules" in top else []
-    if r.problems:
-        raise PolicyFileError(source, sorted(r.problems, key=lambda p: p.line))
-    assert default is not None
+    if r.problems or default is None:
+        return None
     try:
         return SlaPolicy(
             version=version,
@@ -107,16 +149,29 @@ def parse_policy(text: str, source: str) -> SlaPolicy:
             short_abandon_ms=short_abandon,
         )
     except (PolicyError, RuleError) as exc:  # checked above; kept as a last line of defence
-        raise PolicyFileError(source, [Problem(1, "(policy)", str(exc))]) from None
+        r.problems.append(Problem(1, "(policy)", str(exc)))
+        return None
 
 
 def load_policy(path: Path) -> SlaPolicy:
     """The policy in the file at ``path``."""
+    return parse_policy(read_policy_text(path), str(path))
+
+
+def read_policy_text(path: Path) -> str:
+    """The text of the policy file at ``path``: a one-line error if it cannot be read, a
+    :class:`PolicyFileError` with the line if it is not UTF-8."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise SlawatchError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse_policy(text, str(path))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        problem = Problem(line, "(document)", f"not UTF-8 text: {exc.reason} (byte {exc.start})")
+        raise PolicyFileError(str(path), [problem]) from None
+    return text
 
 
 def summary(policy: SlaPolicy) -> str:

@@ -2,7 +2,8 @@
 that sets a level (``set_level``) and may end the evaluation (``stop``).
 
 A condition is a group (``all``, ``any``, ``not``) or one field with operators; every
-operand is read here into what the core's :mod:`slawatch.core.rules` compiles.
+operand is read here into what the core's :mod:`slawatch.core.rules` compiles. The
+patterns of ``matches`` are compiled here, by RE2 (:mod:`slawatch.policy.regex`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from slawatch.core.durations import InvalidDuration, parse_duration_ms
+from slawatch.core.durations import InvalidDuration
 from slawatch.core.rules import (
     OPERATORS,
     All,
@@ -27,8 +28,9 @@ from slawatch.core.rules import (
     field_type,
 )
 from slawatch.core.timestamps import InvalidTimestamp, parse_timestamp_ms
-from slawatch.policy.problems import PolicyReader
-from slawatch.yamlfile import NULL_TAG
+from slawatch.policy.problems import PolicyReader, safe_duration_ms
+from slawatch.policy.regex import RegexError
+from slawatch.yamlfile import INVALID, NULL_TAG
 
 #: The keys of one rule.
 RULE_KEYS = ("name", "when", "set_level", "stop")
@@ -38,7 +40,7 @@ NOT = "not"
 #: The operators whose operand is a date (or an instant).
 DATE_OPERATORS = ("before", "after")
 
-_INVALID = object()
+_INVALID = INVALID
 
 
 def _operand(r: PolicyReader, ftype: FieldType, op: str, node: yaml.Node, path: str) -> Any:
@@ -49,7 +51,7 @@ def _operand(r: PolicyReader, ftype: FieldType, op: str, node: yaml.Node, path: 
             return _INVALID
         try:
             return parse_timestamp_ms(text if text is None or "T" in text else f"{text}T00:00:00Z")
-        except InvalidTimestamp:
+        except (InvalidTimestamp, ValueError, OverflowError):
             r.fail(
                 node,
                 path,
@@ -60,17 +62,37 @@ def _operand(r: PolicyReader, ftype: FieldType, op: str, node: yaml.Node, path: 
     if op == "within" or (op in ("greater", "less") and ftype is FieldType.DURATION):
         value = r.duration(node, path)
         return _INVALID if value is None else value
-    if op in ("equals", "in") and ftype in (FieldType.TEXT, FieldType.LIST):
-        # Text fields hold text: `queue: {equals: 42}` means the queue named "42".
-        if isinstance(node, yaml.SequenceNode):
-            return [item.value if isinstance(item, yaml.ScalarNode) else r.value(item)
-                    for item in node.value]  # fmt: skip
-        if isinstance(node, yaml.ScalarNode) and node.tag != NULL_TAG:
-            return node.value
-    value = _plain(r.value(node))
+    if op == "matches":
+        pattern = r.text(node, path)
+        if pattern is None:
+            return _INVALID
+        try:
+            return r.regexes.compile(pattern)
+        except RegexError as exc:
+            r.fail(node, path, str(exc), hint=exc.hint)
+            return _INVALID
+    # Text fields hold text: `queue: {equals: 42}` means the queue named "42".
+    as_text = ftype in (FieldType.TEXT, FieldType.LIST)
+    if op == "in" and isinstance(node, yaml.SequenceNode):
+        items = []
+        for i, item in enumerate(node.value):
+            if not isinstance(item, yaml.ScalarNode) or item.tag == NULL_TAG:
+                r.fail(
+                    item, f"{path}[{i}]", "expected a single value", hint="in: [vip, enterprise]"
+                )
+                items.append(_INVALID)
+            else:
+                items.append(item.value if as_text else _plain(r.value(item, f"{path}[{i}]")))
+        return _INVALID if any(item is _INVALID for item in items) else items
+    if op == "equals" and as_text and isinstance(node, yaml.ScalarNode) and node.tag != NULL_TAG:
+        return node.value
+    value = r.value(node, path)
+    if value is _INVALID:
+        return _INVALID
+    value = _plain(value)
     if op in ("greater", "less") and isinstance(value, str):
         try:  # a custom field compared with a duration: its value is taken as milliseconds
-            return parse_duration_ms(value)
+            return safe_duration_ms(value)
         except InvalidDuration:
             pass
     return value
@@ -140,35 +162,40 @@ def read_rules(r: PolicyReader, node: yaml.Node, levels: set[str]) -> list[Rule]
     """The ``rules`` section, in order; a rule with problems is left out."""
     rules = []
     for i, rule_node in enumerate(r.sequence(node, "rules")):
-        field = f"rules[{i}]"
-        keys = r.mapping(rule_node, field, RULE_KEYS)
-        if not keys:
-            continue
-        name = r.text(keys["name"][1], f"{field}.name") if "name" in keys else None
-        if name is None:
-            r.fail(
-                rule_node, f"{field}.name", "every rule needs a name", hint="name: VIP customers"
-            )
-        else:
-            field = f"rules[{i}] ({name})"
-        condition = _condition(r, keys["when"][1], f"{field}.when") if "when" in keys else None
-        level = r.text(keys["set_level"][1], f"{field}.set_level") if "set_level" in keys else None
-        if level is not None and level not in levels:
-            r.fail(
-                keys["set_level"][1],
-                f"{field}.set_level",
-                f"no level {level!r}",
-                hint=f"levels: {', '.join(sorted(levels))}",
-            )
-        stop = False
-        if "stop" in keys:
-            stop_value = r.value(keys["stop"][1])
-            if not isinstance(stop_value, bool):
-                r.fail(keys["stop"][1], f"{field}.stop", "expected true or false")
-            stop = stop_value is True
-        if "set_level" not in keys and not stop:
-            r.fail(rule_node, field, "a rule does nothing without set_level or stop: true")
-        if "when" in keys and condition is None:
-            continue
-        rules.append(Rule(name or "", condition, level, stop))
+        with r.guard(rule_node, f"rules[{i}]"):
+            rule = _rule(r, i, rule_node, levels)
+            if rule is not None:
+                rules.append(rule)
     return rules
+
+
+def _rule(r: PolicyReader, i: int, rule_node: yaml.Node, levels: set[str]) -> Rule | None:
+    field = f"rules[{i}]"
+    keys = r.mapping(rule_node, field, RULE_KEYS)
+    if not keys:
+        return None
+    name = r.text(keys["name"][1], f"{field}.name") if "name" in keys else None
+    if name is None:
+        r.fail(rule_node, f"{field}.name", "every rule needs a name", hint="name: VIP customers")
+    else:
+        field = f"rules[{i}] ({name})"
+    condition = _condition(r, keys["when"][1], f"{field}.when") if "when" in keys else None
+    level = r.text(keys["set_level"][1], f"{field}.set_level") if "set_level" in keys else None
+    if level is not None and level not in levels:
+        r.fail(
+            keys["set_level"][1],
+            f"{field}.set_level",
+            f"no level {level!r}",
+            hint=f"levels: {', '.join(sorted(levels))}",
+        )
+    stop = False
+    if "stop" in keys:
+        stop_value = r.value(keys["stop"][1], f"{field}.stop")
+        if stop_value is not _INVALID and not isinstance(stop_value, bool):
+            r.fail(keys["stop"][1], f"{field}.stop", "expected true or false")
+        stop = stop_value is True
+    if "set_level" not in keys and not stop:
+        r.fail(rule_node, field, "a rule does nothing without set_level or stop: true")
+    if "when" in keys and condition is None:
+        return None
+    return Rule(name or "", condition, level, stop)

@@ -21,6 +21,7 @@ from slawatch.core.rules import CUSTOM_PREFIX, FIELDS, OPERATORS
 from slawatch.policy.calendars import ALWAYS_OPEN, CALENDAR_KEYS, DAILY, DAYS, EXCEPTION_KINDS
 from slawatch.policy.levels import LEVEL_KEYS, METRICS, PAUSE_STATUSES
 from slawatch.policy.loading import TOP_LEVEL
+from slawatch.policy.regex import MAX_PATTERN_CHARS
 from slawatch.policy.rules import DATE_OPERATORS, LIST_GROUPS, NOT, RULE_KEYS
 from slawatch.schemas.export import schema_document
 
@@ -173,7 +174,18 @@ def _test() -> dict[str, Any]:
                 "in": {"type": "array", "items": _SCALAR, "minItems": 1},
                 "contains": {"type": "string"},
                 "starts_with": {"type": "string"},
-                "matches": {"type": "string", "format": "regex"},
+                "matches": {
+                    "type": "string",
+                    "format": "regex",
+                    "maxLength": MAX_PATTERN_CHARS,
+                    "description": (
+                        "A pattern searched anywhere in the text, in RE2 syntax "
+                        "(https://github.com/google/re2/wiki/Syntax): Python's re without "
+                        "backreferences, lookahead or lookbehind; \\z for the end of the "
+                        "text; \\d, \\w, \\b are ASCII, \\p{L} and \\p{N} are any "
+                        f"script. At most {MAX_PATTERN_CHARS} characters."
+                    ),
+                },
                 "exists": {"type": "boolean"},
                 **{op: {"type": "string"} for op in DATE_OPERATORS},
                 "within": _DURATION,

@@ -1,11 +1,14 @@
 """Hot reload on the real broker: two workers switch to a published policy, a worker that
-starts later begins with it, and a bad policy is rejected with the old one kept."""
+starts later begins with it, and a bad policy is rejected with the old one kept; hostile
+records (issue 9) are rejected while /healthz keeps answering."""
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -131,3 +134,127 @@ def test_two_workers_follow_published_policies_and_keep_one_that_loads(
         w1.stop()
         if w2 is not None:
             w2.stop()
+
+
+# --- hostile records (issue 9) ------------------------------------------------------------
+
+HEAD = "default_level: normal\nlevels: {normal: {targets: {first_reply: 1h}}}\n"
+
+
+def hostile_records() -> dict[str, str]:
+    """The worst records of each kind, at or past the reader's limits."""
+    bomb = "x0: &x0 [a,a,a,a,a,a,a,a,a,a]\n" + "".join(
+        f"x{i}: &x{i} [" + ",".join([f"*x{i - 1}"] * 10) + "]\n" for i in range(1, 9)
+    )
+    under = "rules:\n  - name: r0\n    when: &c0 {priority: {equals: a}}\n    set_level: normal\n"
+    under += "".join(
+        f"  - name: r{i}\n    when: &c{i} {{any: [" + ",".join([f"*c{i - 1}"] * 9) + "]}\n"
+        "    set_level: normal\n"
+        for i in range(1, 5)
+    )
+    rules = "rules:\n"
+    i = 0
+    while len(rules) < 250_000:
+        rules += (
+            f"  - name: r{i}\n    when: {{all: [{{customer_group: {{in: [a, b]}}}}, "
+            f"{{referrer_url: {{matches: '^https://x\\.com/p{i}'}}}}]}}\n    set_level: normal\n"
+        )
+        i += 1
+    return {
+        "alias bomb past the limit (in an in: operand)": "version: h1\n"
+        + HEAD
+        + bomb
+        + "rules:\n  - name: r\n    when: {custom_fields.x: {in: *x8}}\n    set_level: normal\n",
+        "aliases under the limit (about 33,000 values walked)": "version: h2\n" + HEAD + under,
+        "5,000 nested sequences": "version: h3\n" + HEAD + "rules: " + "[" * 5000 + "]" * 5000,
+        "600 KB document": "version: h4\n" + HEAD + "description: " + "x" * 600_000 + "\n",
+        "250 KB of rules with patterns (the slowest to read)": "version: h5\n" + HEAD + rules,
+        "(a+)+$ in a rule": "version: h6\n"
+        + HEAD
+        + "rules:\n  - name: r\n    when: {referrer_url: {matches: '(a+)+$'}}\n"
+        + "    set_level: normal\n",
+    }
+
+
+#: The records that load, and their versions (RE2 has no trouble with (a+)+$).
+LOADS = {
+    "aliases under the limit (about 33,000 values walked)": "h2",
+    "(a+)+$ in a rule": "h6",
+}
+
+
+class HealthProbe(threading.Thread):
+    """Asks /healthz over and over; the times of the answers."""
+
+    def __init__(self, worker: WorkerProcess) -> None:
+        super().__init__(daemon=True)
+        self.worker = worker
+        self.answers: list[float] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            if self.worker.get("/healthz")[0] == 200:
+                self.answers.append(time.monotonic())
+
+    def longest_gap(self, start: float, end: float) -> float:
+        times = [start, *(t for t in self.answers if start < t < end), end]
+        return max(b - a for a, b in itertools.pairwise(times))
+
+
+def test_hostile_records_are_rejected_and_healthz_keeps_answering(
+    settings_factory, tmp_path: Path
+) -> None:
+    settings = settings_factory()
+    run(ensure_topics(settings))
+    worker = WorkerProcess(settings, tmp_path / "w.log")
+    probe = HealthProbe(worker)
+    gaps: dict[str, float] = {}
+
+    async def publish_raw(text: str) -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=settings.bootstrap_servers, max_request_size=2 * 1024 * 1024
+        )
+        await producer.start()
+        try:
+            value = {"v": 1, "source": "h.yaml", "published_at_ms": 0, "text": text}
+            await producer.send_and_wait(
+                settings.topic_policy, orjson.dumps(value), key=b"policy", partition=0
+            )
+        finally:
+            await producer.stop()
+
+    try:
+        worker.wait_ready()
+        probe.start()
+        began = time.monotonic()
+        worker.wait_until(lambda: time.monotonic() - began > 3, 10, "a quiet baseline")
+        gaps["(baseline: no record)"] = probe.longest_gap(began, time.monotonic())
+        rejected = 0
+        for name, text in hostile_records().items():
+            start = time.monotonic()
+            run(publish_raw(text))
+            version = LOADS.get(name)
+            if version is not None:
+                worker.wait_until(lambda v=version: ready_version(worker) == v, 30, name)
+            else:
+                rejected += 1
+                worker.wait_until(
+                    lambda n=rejected: worker.metric("slawatch_policy_rejected_total") == n,
+                    30,
+                    f"the rejection of {name}",
+                )
+            gaps[name] = probe.longest_gap(start, time.monotonic())
+        log = worker.log_tail(200_000)
+        assert "(document): more than 50,000 values once aliases are expanded" in log
+        assert "(document): lists and mappings nested deeper than 64 levels" in log
+        assert "(document): the file is longer than 262,144 bytes" in log
+        assert "Traceback" not in log
+    finally:
+        probe.stopping.set()
+        worker.stop()
+    report = "\n".join(f"  {gap * 1000:7.1f} ms  {name}" for name, gap in gaps.items())
+    print(f"\nlongest /healthz gap while each record was read:\n{report}")
+    # Read off the event loop, no record keeps /healthz from answering for long (on the
+    # loop, the 250 KB record alone stopped it for 0.5-0.7 s).
+    assert max(gaps.values()) < 0.3, report

@@ -20,7 +20,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from slawatch.core.business_hours import BusinessCalendar, CalendarError, LocalSpan
+from slawatch.core.business_hours import (
+    MAX_SEARCH_YEARS,
+    BusinessCalendar,
+    CalendarError,
+    LocalSpan,
+    local_ms,
+)
 
 MINUTE = 60_000
 HOUR = 60 * MINUTE
@@ -534,16 +540,22 @@ def test_working_time_after_a_long_closure() -> None:
     assert calendar.elapsed(start, utc_ms(2028, 1, 4)) == 8 * HOUR
 
 
-def test_no_working_time_for_centuries_is_an_error_not_a_hang() -> None:
+def test_no_working_time_for_centuries_is_a_due_centuries_away_not_an_error() -> None:
+    # The policy file refuses such a calendar (closed_stretches); the core still never
+    # raises in the middle of a tick: a target it cannot meet within MAX_SEARCH_YEARS
+    # is due at the end of the search.
     calendar = BusinessCalendar(
         "closed",
         HO_CHI_MINH,
         WEEKDAYS_9_TO_5,
         closed_exceptions=[LocalSpan(wall(2020, 1, 1), wall(2500, 1, 1))],
     )
-    assert calendar.elapsed(utc_ms(2026, 1, 1), utc_ms(2026, 2, 1)) == 0
-    with pytest.raises(CalendarError):
-        calendar.add(utc_ms(2026, 1, 1), HOUR)
+    start = utc_ms(2026, 1, 1)
+    assert calendar.elapsed(start, utc_ms(2026, 2, 1)) == 0
+    due = calendar.add(start, HOUR)
+    assert due - start >= MAX_SEARCH_YEARS * 365 * DAY
+    assert calendar.elapsed(start, due) == 0
+    assert calendar.add(start, HOUR) == due  # the table is kept: the second call is a lookup
 
 
 def test_a_week_without_open_hours_is_an_error() -> None:
@@ -592,3 +604,138 @@ def test_an_exception_that_ends_before_it_starts_raises(kind, start, end) -> Non
 def test_out_of_range_weekly_hours_raise(weekly) -> None:
     with pytest.raises(CalendarError):
         BusinessCalendar("office", NEW_YORK, weekly)
+
+
+# --- closed stretches ---------------------------------------------------------------------
+
+WEEK = 7 * DAY
+CLOSURE_BASE = wall(2027, 3, 1)  # naive: local wall-clock time
+
+
+@st.composite
+def closures(draw):
+    """Weekly hours with holiday ranges and exceptions, often long, within 70 days."""
+    zone = draw(st.sampled_from(ZONES))
+    weekly = draw(weekly_hours)
+    if not any(weekly.values()):
+        weekly[draw(st.integers(0, 6))] = [draw(spans)]
+    first_day = CLOSURE_BASE.date()
+    holidays = draw(
+        st.lists(
+            st.tuples(st.integers(-10, 60), st.integers(0, 20)).map(
+                lambda d: (first_day + timedelta(days=d[0]), first_day + timedelta(d[0] + d[1]))
+            ),
+            max_size=6,
+        )
+    )
+
+    def exceptions(longest_minutes: int):
+        return st.lists(
+            st.tuples(st.integers(-10 * 1440, 60 * 1440), st.integers(1, longest_minutes)).map(
+                lambda s: (
+                    CLOSURE_BASE + timedelta(minutes=s[0]),
+                    CLOSURE_BASE + timedelta(minutes=s[0] + s[1]),
+                )
+            ),
+            max_size=4,
+        )
+
+    return {
+        "zone": zone,
+        "weekly": weekly,
+        "holidays": holidays,
+        "open_exceptions": draw(exceptions(2 * 1440)),
+        "closed_exceptions": draw(exceptions(20 * 1440)),
+    }
+
+
+def oracle_closed_runs(scenario, longer_than_ms: int) -> list[tuple[int, int]]:
+    """The oracle's closed stretches (local wall-clock ms), from its definition of open.
+
+    Openness only changes at a local midnight, a weekly span's edge or an exception's
+    edge, so the oracle is asked at each of those instants across the 70 days and 30 on
+    either side (where the weekly hours are open at least once a week)."""
+    oracle = Oracle(
+        scenario["zone"],
+        scenario["weekly"],
+        {a + timedelta(days=i) for a, b in scenario["holidays"] for i in range((b - a).days + 1)},
+        scenario["open_exceptions"],
+        scenario["closed_exceptions"],
+    )
+    lo, hi = CLOSURE_BASE - timedelta(days=30), CLOSURE_BASE + timedelta(days=100)
+    edges = {lo, hi}
+    day = lo
+    while day < hi:
+        edges.add(day)
+        for start, end in scenario["weekly"].get(day.weekday(), ()):
+            edges.add(day + timedelta(minutes=start))
+            edges.add(day + timedelta(minutes=end if end > start else end + 1440))
+        day += timedelta(days=1)
+    for start, end in (*scenario["open_exceptions"], *scenario["closed_exceptions"]):
+        edges.update((start, end))
+    points = sorted(edge for edge in edges if lo <= edge <= hi)
+    runs, closed_since = [], None
+    for point in points[:-1]:
+        is_open = oracle.open_at_local(point)
+        if not is_open and closed_since is None:
+            closed_since = point
+        elif is_open and closed_since is not None:
+            runs.append((local_ms(closed_since), local_ms(point)))
+            closed_since = None
+    # A run cut by the edges is the weekly hours' alone (shorter than a week): left out.
+    return [(a, b) for a, b in runs if b - a > longer_than_ms and a > local_ms(lo)]
+
+
+@given(closures())
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_closed_stretches_match_the_oracle(scenario) -> None:
+    calendar = BusinessCalendar(
+        "closures",
+        scenario["zone"],
+        scenario["weekly"],
+        holidays=scenario["holidays"],
+        open_exceptions=[LocalSpan(s, e) for s, e in scenario["open_exceptions"]],
+        closed_exceptions=[LocalSpan(s, e) for s, e in scenario["closed_exceptions"]],
+    )
+    # Any stretch longer than a week is made of holidays and closed exceptions: all found.
+    assert calendar.closed_stretches(WEEK) == oracle_closed_runs(scenario, WEEK)
+    # Shorter ones are found when they hold a holiday or closed exception (never invented).
+    for stretch in calendar.closed_stretches(0):
+        assert stretch in oracle_closed_runs(scenario, 0)
+
+
+@pytest.mark.parametrize(
+    "holidays",
+    [
+        [(date(1, 1, 1), date(9999, 12, 31))],
+        [
+            (date(2027, 1, 1) + timedelta(days=i), date(2027, 1, 1) + timedelta(days=i))
+            for i in range(800)
+        ],
+    ],
+    ids=["one range over all time", "800 one-day holidays"],
+)
+def test_a_closure_of_any_length_is_found_at_once(holidays) -> None:
+    calendar = BusinessCalendar("closed", LONDON, WEEKDAYS_9_TO_5, holidays=holidays)
+    began = time.perf_counter()
+    (stretch,) = calendar.closed_stretches(366 * DAY)
+    assert time.perf_counter() - began < 0.5
+    assert stretch[1] - stretch[0] > 366 * DAY
+    # The table still works on the days around (no three million dates were made).
+    assert calendar.elapsed(utc_ms(2026, 1, 5), utc_ms(2026, 1, 6)) == (
+        8 * HOUR if len(holidays) > 1 else 0
+    )
+
+
+def test_a_holiday_range_closes_every_day_in_it_and_only_those() -> None:
+    week = (date(2026, 1, 5), date(2026, 1, 7))  # Monday to Wednesday
+    ranged = BusinessCalendar("office", NEW_YORK, WEEKDAYS_9_TO_5, holidays=[week])
+    daily = BusinessCalendar(
+        "office", NEW_YORK, WEEKDAYS_9_TO_5, holidays=[date(2026, 1, d) for d in (5, 6, 7)]
+    )
+    monday, next_monday = utc_ms(2026, 1, 5), utc_ms(2026, 1, 12)
+    assert ranged.elapsed(monday, next_monday) == 2 * 8 * HOUR  # Thursday and Friday
+    assert daily.elapsed(monday, next_monday) == 2 * 8 * HOUR
+    assert ranged.add(monday, HOUR) == daily.add(monday, HOUR) == utc_ms(2026, 1, 8, 15)
+    with pytest.raises(CalendarError):
+        BusinessCalendar("office", NEW_YORK, WEEKDAYS_9_TO_5, holidays=[(week[1], week[0])])

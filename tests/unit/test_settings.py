@@ -52,6 +52,8 @@ def test_config_file_from_environment(tmp_path) -> None:
         ("- just\n- a list\n", 1, "(top level)", "mapping"),
         ("max_future_skew_s: -1\n", 1, "max_future_skew_s", "greater than 0"),
         ("partitions: true\n", 1, "partitions", "expected an integer"),
+        ("app_id: x\nweb_port: 2026-02-30\n", 2, "web_port", "not a value YAML can read"),
+        ("app_id: x\nstore: !!python/name:os.system\n", 2, "store", "not a value YAML can read"),
     ],
 )
 def test_file_errors_name_file_line_and_field(tmp_path, text, line, field, words) -> None:
@@ -62,6 +64,14 @@ def test_file_errors_name_file_line_and_field(tmp_path, text, line, field, words
     assert message.startswith(f"{path}:{line}: {field}: "), message
     assert words in message
     assert "\n" not in message
+
+
+def test_a_file_that_is_not_utf8_is_a_config_error_with_its_line(tmp_path) -> None:
+    path = tmp_path / "settings.yaml"
+    path.write_bytes(b"app_id: x\nweb_port: \xff\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={})
+    assert str(caught.value).startswith(f"{path}:2: (file): not UTF-8 text"), caught.value
 
 
 def test_missing_file_is_a_config_error(tmp_path) -> None:
@@ -112,3 +122,29 @@ def test_environment_for_a_child_reproduces_the_settings(tmp_path) -> None:
     env = settings.to_environment({"PATH": "/bin", "SLAWATCH_PARTITIONS": "99"})
     assert env["PATH"] == "/bin" and env["SLAWATCH_PARTITIONS"] == "7"
     assert load_settings(None, environ=env) == settings
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("app_id: " + "[" * 3000 + "]" * 3000 + "\n", 1, "nested deeper than 64 levels"),
+        (
+            "".join(
+                f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}" if i else "x"] * 10) + "]\n"
+                for i in range(9)
+            ),
+            5,
+            "more than 50,000 values once aliases are expanded",
+        ),
+        ("app_id: x\n" + "# padding\n" * 30_000, 1, "longer than 262,144 bytes"),
+    ],
+    ids=["deep nesting", "alias bomb", "huge file"],
+)
+def test_a_settings_file_past_the_readers_limits_is_one_error(tmp_path, text, line, words) -> None:
+    # The settings file is read by the same reader as the policy file, with its limits.
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={})
+    message = str(caught.value)
+    assert message.startswith(f"{path}:{line}: (syntax): "), message
+    assert words in message and "\n" not in message
