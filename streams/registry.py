@@ -3,7 +3,9 @@
 Every ``registry_interval_s`` a worker writes one JSON document under
 ``slawatch:{app_id}:worker:{worker_id}`` with a time-to-live of three intervals, so a
 worker that dies drops out of the list by itself. Redis being away does not stop a
-worker: the write is retried at the next interval and the failure is logged once.
+worker: the write is retried at the next interval and the failure is logged once. Reading
+the list (``slawatch status``) needs Redis: an unreachable one is a one-line error naming
+``SLAWATCH_REDIS_URL``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from redis.exceptions import RedisError
 
 from slawatch.config.settings import Settings
 from slawatch.core.clock import Clock
+from slawatch.errors import SlawatchError
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +89,21 @@ class WorkerRegistry(Service):
 
 
 async def read_workers(settings: Settings) -> list[dict[str, Any]]:
-    """Return the status documents of every live worker of ``settings.app_id``."""
+    """Return the status documents of every live worker of ``settings.app_id``.
+
+    Raise :class:`SlawatchError` (naming ``SLAWATCH_REDIS_URL``) when Redis does not answer.
+    """
     client = aioredis.Redis.from_url(
         str(settings.redis_url), socket_timeout=2.0, socket_connect_timeout=2.0
     )
     try:
         keys = [key async for key in client.scan_iter(worker_key_prefix(settings.app_id) + "*")]
         values = await client.mget(keys) if keys else []
+    except (RedisError, OSError) as exc:
+        raise SlawatchError(
+            f"cannot reach Redis at {settings.redis_url.masked()}: {str(exc).rstrip('.')}; "
+            "check SLAWATCH_REDIS_URL (and that Redis runs)"
+        ) from None
     finally:
         await client.aclose()
     documents = [orjson.loads(value) for value in values if value]

@@ -5,10 +5,18 @@ embedded broker), which need not match the configured count; a table over it the
 with ``PartitionsMismatch``. So every topic is created explicitly, with the configured
 count, by ``slawatch topics create`` and again (idempotently) when a worker starts, and
 an existing topic with another count stops the worker with a clear error.
+
+This is also every command's first contact with the broker, so it reports an unreachable
+broker itself: one :class:`SlawatchError` naming ``SLAWATCH_BROKER_URL``, with the reason
+aiokafka logged; that log line is held back meanwhile so that it is not printed before
+slawatch's own (it is passed on if the broker answers after all).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -19,6 +27,41 @@ from slawatch.core.keys import ConversationKind
 from slawatch.errors import SlawatchError, TopicMismatch
 
 TOPIC_ALREADY_EXISTS = 36
+
+
+def broker_unreachable(settings: Settings, reason: object) -> SlawatchError:
+    """The one-line error of a command that cannot reach the broker."""
+    return SlawatchError(
+        f"cannot reach the broker at {settings.broker_url}: {reason}; "
+        "check SLAWATCH_BROKER_URL (and that the broker runs)"
+    )
+
+
+class _Held(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def _holding_client_logs() -> Iterator[_Held]:
+    """Hold back aiokafka's log records inside the block (they are the caller's to
+    report); pass them on afterwards unless the caller cleared them."""
+    logger = logging.getLogger("aiokafka")
+    held = _Held()
+    propagate = logger.propagate
+    logger.addHandler(held)
+    logger.propagate = False
+    try:
+        yield held
+    finally:
+        logger.removeHandler(held)
+        logger.propagate = propagate
+        for record in held.records:
+            logger.handle(record)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +114,16 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.bootstrap_servers, client_id=f"{settings.app_id}-admin"
     )
-    try:
-        await admin.start()
-    except KafkaError as exc:
-        raise SlawatchError(f"cannot reach the broker at {settings.broker_url}: {exc}") from None
+    with _holding_client_logs() as held:
+        try:
+            await admin.start()
+        except KafkaError as exc:
+            errors = [r.getMessage() for r in held.records if r.levelno >= logging.ERROR]
+            held.records.clear()  # said in the error instead
+            reason = errors[-1].rstrip() if errors else str(exc)
+            if reason.endswith(":"):  # a timeout's message is empty
+                reason += " no answer in time"
+            raise broker_unreachable(settings, reason) from None
     try:
         existing = set(await admin.list_topics())
         missing = [spec for spec in specs if spec.name not in existing]
@@ -108,5 +157,7 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None
                         "set the configured count to match or recreate the topic"
                     )
         return created
+    except KafkaError as exc:  # the broker went away, or is not a Kafka broker
+        raise broker_unreachable(settings, f"{type(exc).__name__}: {exc}") from None
     finally:
         await admin.close()

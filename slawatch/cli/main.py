@@ -1,9 +1,13 @@
 """The ``slawatch`` command line: the parser, and one place that turns failures into
 one line.
 
-Every failure an operator can cause (bad settings, an unreachable broker, a missing
-component) ends in one line on stderr and a non-zero exit, never a traceback; set
-``SLAWATCH_DEBUG=1`` to get the traceback of an unexpected error.
+Every failure an operator can cause (bad settings, an unreachable broker or Redis, a busy
+web port, a missing component) ends in one line on stderr, naming the setting to fix
+where there is one (``SLAWATCH_BROKER_URL``, ``SLAWATCH_REDIS_URL``, ...), and exit code 1,
+never a traceback; set ``SLAWATCH_DEBUG=1`` to get the traceback of an unexpected error.
+A command stopped by Ctrl-C or a signal says so in one line too (exit 128 + the signal).
+No library log line comes before that line: the places that meet the broker first hold
+back the client library's log of the same failure (``slawatch.streams.topics``).
 
 The commands live by group: :mod:`slawatch.cli.worker` (worker, topics, status, config),
 :mod:`slawatch.cli.schemas`, :mod:`slawatch.cli.policy` (check-config, policy publish,
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -64,17 +69,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SlawatchError as exc:
         print(f"slawatch: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as exc:
+        # Ctrl-C, or slawatch.dev.processes.Stopped (a KeyboardInterrupt with its signal)
+        signum = int(getattr(exc, "signum", signal.SIGINT))
+        print(f"slawatch: stopped by {signal.Signals(signum).name}", file=sys.stderr)
+        return 128 + signum
     except Exception as exc:
         if os.environ.get("SLAWATCH_DEBUG"):
             raise
-        print(
-            f"slawatch: unexpected {type(exc).__name__}: {exc} "
-            "(SLAWATCH_DEBUG=1 shows the traceback)",
-            file=sys.stderr,
-        )
+        print(f"slawatch: {_unexpected(exc)}", file=sys.stderr)
         return 1
+
+
+#: Where an error from a client library points: the setting that names its server.
+_LIBRARY_SETTINGS = {
+    "aiokafka": ("the broker", "SLAWATCH_BROKER_URL"),
+    "kafka": ("the broker", "SLAWATCH_BROKER_URL"),
+    "redis": ("Redis", "SLAWATCH_REDIS_URL"),
+}
+
+
+def _unexpected(exc: Exception) -> str:
+    """One line for an error slawatch did not foresee; a client library's error names the
+    setting of its server."""
+    what = f"{type(exc).__name__}: {exc}"
+    library = type(exc).__module__.split(".", 1)[0]
+    if library in _LIBRARY_SETTINGS:
+        server, setting = _LIBRARY_SETTINGS[library]
+        return f"{server} failed: {what}; check {setting} (SLAWATCH_DEBUG=1 shows the traceback)"
+    return f"unexpected {what} (SLAWATCH_DEBUG=1 shows the traceback)"
 
 
 if __name__ == "__main__":

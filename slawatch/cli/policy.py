@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from slawatch.config.settings import load_settings
 from slawatch.errors import SlawatchError
@@ -39,15 +41,12 @@ def _run_check_config(args: argparse.Namespace) -> int:
 
 def _run_publish(args: argparse.Namespace) -> int:
     from slawatch.core.clock import SystemClock
-    from slawatch.policy import PolicyFileError, parse_policy, summary
+    from slawatch.policy import PolicyFileError, parse_policy, read_policy_text, summary
     from slawatch.streams.policy_topic import publish_policy
 
     settings = load_settings(args.config)
     try:
-        text = args.file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SlawatchError(f"{args.file}: cannot read: {exc.strerror}") from None
-    try:
+        text = read_policy_text(args.file)
         policy = parse_policy(text, str(args.file))  # the check every worker makes, first
     except PolicyFileError as exc:
         _print_problems(exc)
@@ -56,6 +55,46 @@ def _run_publish(args: argparse.Namespace) -> int:
     asyncio.run(publish_policy(settings, args.file, text, SystemClock()))
     print(f"published to {settings.topic_policy}: {summary(policy)}")
     return 0
+
+
+@contextlib.contextmanager
+def _sla_log_output(out: Path | None) -> Iterator[BinaryIO]:
+    """Where replay writes the SLA log (stdout without ``--out``).
+
+    Checked on entry, before the replay starts: a missing folder or one slawatch cannot
+    write in is a one-line error at once, not after the whole replay. The log goes to a
+    temporary file next to ``out``, renamed to ``out`` when complete, so a replay that fails
+    or is stopped leaves no partial log and any earlier file as it was.
+    """
+    if out is None:
+        yield sys.stdout.buffer
+        return
+    if out.is_dir():
+        raise SlawatchError(f"--out {out}: is a folder; give the SLA log's file name")
+    if out.exists() and not out.is_file():  # a device or a pipe: written as it is
+        try:
+            device = out.open("wb")
+        except OSError as exc:
+            raise SlawatchError(f"--out {out}: cannot write: {exc.strerror}") from None
+        with device:
+            yield device
+        return
+    folder = out.parent
+    if not folder.is_dir():
+        raise SlawatchError(f"--out {out}: there is no folder {folder}; create it first")
+    if out.exists() and not os.access(out, os.W_OK):
+        raise SlawatchError(f"--out {out}: the file is not writable")
+    partial = folder / f".{out.name}.{os.getpid()}.partial"
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as exc:
+        raise SlawatchError(f"--out {out}: cannot write in {folder}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            yield stream
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _run_replay(args: argparse.Namespace) -> int:
@@ -71,28 +110,27 @@ def _run_replay(args: argparse.Namespace) -> int:
         as_of = parse_timestamp_ms(args.as_of) if args.as_of else int(time.time() * 1000)
     except InvalidTimestamp as exc:
         raise SlawatchError(f"--as-of: {exc}") from None
-    try:
-        source = args.events.open("rb")
-    except OSError as exc:
-        raise SlawatchError(f"{args.events}: cannot read: {exc.strerror}") from None
-    started = time.perf_counter()
     settings = load_settings(args.config)
-    with source:
-        records, report = replay(
-            source.readlines() if args.jobs > 1 else source,
-            policy,
-            as_of_ms=as_of,
-            jobs=args.jobs,
-            max_event_bytes=settings.max_event_bytes,
-            max_future_skew_ms=int(settings.max_future_skew_s * 1000),
-        )
-    out = sys.stdout.buffer if args.out is None else args.out.open("wb")
-    try:
+    # The output is checked first, before the input is read. Ctrl-C: the replay stops (the
+    # pool's processes leave it to this one), the partial log is removed, and main() says
+    # so in one line.
+    with _sla_log_output(args.out) as out:
+        try:
+            source = args.events.open("rb")
+        except OSError as exc:
+            raise SlawatchError(f"{args.events}: cannot read: {exc.strerror}") from None
+        started = time.perf_counter()
+        with source:
+            records, report = replay(
+                source.readlines() if args.jobs > 1 else source,
+                policy,
+                as_of_ms=as_of,
+                jobs=args.jobs,
+                max_event_bytes=settings.max_event_bytes,
+                max_future_skew_ms=int(settings.max_future_skew_s * 1000),
+            )
         for record in records:
             out.write(orjson.dumps(record) + b"\n")
-    finally:
-        if args.out is not None:
-            out.close()
     seconds = time.perf_counter() - started
     print(
         f"replay: {report.summary()}; {len(records)} cycles under policy {policy.version}, "

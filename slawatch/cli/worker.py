@@ -6,7 +6,6 @@ import argparse
 import asyncio
 
 from slawatch.config.settings import Settings, load_settings
-from slawatch.errors import SlawatchError
 
 
 def _run_worker(args: argparse.Namespace) -> int:
@@ -32,10 +31,7 @@ def _run_status(args: argparse.Namespace) -> int:
     from slawatch.streams.registry import read_workers
 
     settings = load_settings(args.config)
-    try:
-        workers = asyncio.run(read_workers(settings))
-    except OSError as exc:
-        raise SlawatchError(f"cannot reach Redis at {settings.redis_url.masked()}: {exc}") from None
+    workers = asyncio.run(read_workers(settings))
     if not workers:
         print(f"no live workers of {settings.app_id!r}")
         return 1

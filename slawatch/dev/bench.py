@@ -12,6 +12,8 @@ On one embedded broker, against the same events:
 (e) recovery: kill -9 that worker, start another, time until it holds every timer again.
 
 Prints a table and writes JSON. Numbers depend on the machine: compare within one run.
+SIGINT, SIGTERM or SIGHUP stops it, and the workers, Redis and the broker with it; they
+also die with it if it is killed (:mod:`slawatch.dev.processes`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from slawatch.config.settings import Settings, load_settings
 from slawatch.core.keys import ConversationKind
 from slawatch.dev.embedded import EmbeddedBroker, EmbeddedRedis, free_port
+from slawatch.dev.processes import die_with_parent, raising_stopped
 from slawatch.dev.simulator.traffic import TrafficProfile, generate_traffic
 from slawatch.streams.topics import ensure_topics
 
@@ -107,11 +110,15 @@ class _Worker:
         env = settings.with_overrides(log_level="warning").to_environment()
         self.port = settings.web_port
         self._log = log.open("ab")
+        # Its own session: Ctrl-C reaches the bench, which stops the worker itself.
         self.process = subprocess.Popen(
             [sys.executable, "-m", "slawatch", "worker"],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=die_with_parent(),
         )
         self.started = time.perf_counter()
 
@@ -241,6 +248,20 @@ def run_bench(
     keep_run_dir: bool = False,
 ) -> int:
     """Run every measurement; print the table; write ``out`` (JSON)."""
+    with raising_stopped():
+        return _run_bench(
+            events=events,
+            open_timers=open_timers,
+            probes=probes,
+            out=out,
+            seed=seed,
+            keep_run_dir=keep_run_dir,
+        )
+
+
+def _run_bench(
+    *, events: int, open_timers: int, probes: int, out: Path, seed: int, keep_run_dir: bool
+) -> int:
     run_dir = Path(tempfile.mkdtemp(prefix="slawatch-bench-"))
     results: dict[str, Any] = {"machine": _machine(), "params": {
         "events": events, "open_timers": open_timers, "probes": probes, "seed": seed}}  # fmt: skip

@@ -88,17 +88,26 @@ def _run_bench_policy(args: argparse.Namespace) -> int:
 
 def _run_embedded(args: argparse.Namespace) -> int:
     from slawatch.dev.embedded import EmbeddedBroker, EmbeddedRedis
+    from slawatch.dev.processes import Stopped, raising_stopped
 
-    with EmbeddedBroker(args.run_dir) as broker, EmbeddedRedis(args.run_dir) as redis:
-        assert isinstance(broker, EmbeddedBroker) and isinstance(redis, EmbeddedRedis)
-        print(f"export SLAWATCH_BROKER_URL={broker.url}")
-        print(f"export SLAWATCH_REDIS_URL={redis.url}")
-        print("# running; Ctrl-C stops both", flush=True)
-        try:
-            while broker.running and redis.running:
+    try:
+        with (
+            raising_stopped(),
+            EmbeddedBroker(args.run_dir) as broker,
+            EmbeddedRedis(args.run_dir) as redis,
+        ):
+            assert isinstance(broker, EmbeddedBroker) and isinstance(redis, EmbeddedRedis)
+            print(f"export SLAWATCH_BROKER_URL={broker.url}")
+            print(f"export SLAWATCH_REDIS_URL={redis.url}")
+            print("# running; Ctrl-C (or SIGTERM, SIGHUP) stops both", flush=True)
+            while True:
+                exited = broker.exited() or redis.exited()
+                if exited:
+                    raise SlawatchError(exited)
                 time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
+    except Stopped:
+        pass
+    print("stopped: redis and broker are down", flush=True)
     return 0
 
 

@@ -5,8 +5,13 @@ topics, starts one worker (a child ``slawatch worker`` process, exactly as in
 production) and the simulator, and prints once a second what flows: input messages per
 topic (as the worker counts them), what the worker emitted on the normalised stream, the
 dead-letter topic and ``sla-events`` (as a consumer of those topics sees them). Ctrl-C,
-SIGTERM or the end of ``--duration`` stops everything in order; all files stay in the
-run directory, which is emptied at start.
+SIGTERM, SIGHUP or the end of ``--duration`` stops everything in order; if the demo itself
+is killed, its children die with it (:mod:`slawatch.dev.processes`).
+
+All files stay in the run directory. The demo marks a folder as its own with a
+``.slawatch-demo`` file when it creates it (or finds it empty), and empties only such a
+folder at start: it refuses a non-empty folder without the mark, and never deletes the
+folder itself.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from slawatch.config.settings import Settings, load_settings
 from slawatch.core.keys import ConversationKind
 from slawatch.dev.embedded import EmbeddedBroker, EmbeddedRedis, free_port
+from slawatch.dev.processes import Stopped, die_with_parent, on_stop_signals, raising_stopped
 from slawatch.dev.simulator.output import publish
 from slawatch.dev.simulator.traffic import TrafficProfile, generate_traffic
 from slawatch.errors import SlawatchError
@@ -40,6 +46,39 @@ from slawatch.streams.topics import ensure_topics
 
 #: The demo's SLA targets: the built-in ones, with resolution shortened (see the file).
 DEMO_POLICY = Path(__file__).with_name("demo_policy.yaml")
+
+#: The file that marks a run directory as the demo's own (so it may empty it).
+RUN_DIR_MARK = ".slawatch-demo"
+
+
+def prepare_run_dir(run_dir: Path) -> None:
+    """Make ``run_dir`` an empty run directory that holds only the demo's mark.
+
+    A missing or empty folder is created or adopted and marked; a folder with the mark is
+    emptied (its entries are removed, symbolic links as links: nothing outside it is
+    touched). Anything else is refused with a :class:`SlawatchError`, and left as it is.
+    """
+    if run_dir.is_symlink() or (run_dir.exists() and not run_dir.is_dir()):
+        raise SlawatchError(
+            f"--run-dir {run_dir}: not a folder; give a new or empty folder for the demo's files"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    mark = run_dir / RUN_DIR_MARK
+    own = mark.is_file() and not mark.is_symlink()
+    entries = [entry for entry in run_dir.iterdir() if not (own and entry.name == RUN_DIR_MARK)]
+    if entries and not own:
+        shown = ", ".join(sorted(entry.name for entry in entries)[:3])
+        raise SlawatchError(
+            f"--run-dir {run_dir} is not empty ({shown}{', …' if len(entries) > 3 else ''}) "
+            f"and not the demo's own (no {RUN_DIR_MARK} file): the demo empties its run "
+            "folder at start, so give a new or empty folder"
+        )
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    mark.write_text("slawatch demo's run folder: emptied by each `slawatch demo` run\n")
 
 
 def _ready(port: int) -> bool:
@@ -132,8 +171,22 @@ async def _run(
 ) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+
+    def stop_soon(signum: int) -> None:  # a signal handler runs between two bytecodes
+        loop.call_soon_threadsafe(stop.set)
+
+    with on_stop_signals(stop_soon):
+        return await _run_until_stopped(stop, settings, duration_s, profile, seed, log)
+
+
+async def _run_until_stopped(
+    stop: asyncio.Event,
+    settings: Settings,
+    duration_s: float,
+    profile: TrafficProfile,
+    seed: int,
+    log: Path,
+) -> int:
     await ensure_topics(settings)
     with log.open("wb") as worker_log:
         worker = await asyncio.create_subprocess_exec(
@@ -146,6 +199,7 @@ async def _run(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=die_with_parent(),
         )
     out = _OutputCounter(settings)
     simulation: asyncio.Task[Any] | None = None
@@ -232,11 +286,26 @@ def run_demo(
     seed: int | None = None,
 ) -> int:
     """Run the demo; return the exit code."""
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
+    prepare_run_dir(run_dir)
     seed = random.SystemRandom().randrange(1, 10**6) if seed is None else seed
     profile = TrafficProfile(rate_eps=rate_eps, time_scale=time_scale, malformed_share=0.01)
+    try:
+        with raising_stopped():
+            code = _run_servers(run_dir, duration_s, rate_eps, time_scale, profile, seed)
+    except Stopped:
+        code = 0  # stopped by the user before the worker began: not an error
+    print("stopped: worker, redis and broker are down", flush=True)
+    return code
+
+
+def _run_servers(
+    run_dir: Path,
+    duration_s: float,
+    rate_eps: float,
+    time_scale: float,
+    profile: TrafficProfile,
+    seed: int,
+) -> int:
     with EmbeddedBroker(run_dir) as broker, EmbeddedRedis(run_dir) as redis:
         assert isinstance(broker, EmbeddedBroker) and isinstance(redis, EmbeddedRedis)
         print(f"broker {broker.url}, redis {redis.url}, run dir {run_dir}", flush=True)
@@ -260,6 +329,4 @@ def run_demo(
             f"{f'for {duration_s:g}s' if duration_s else 'Ctrl-C to stop'}",
             flush=True,
         )
-        code = asyncio.run(_run(settings, duration_s, profile, seed, run_dir / "worker.log"))
-    print("stopped: worker, redis and broker are down", flush=True)
-    return code
+        return asyncio.run(_run(settings, duration_s, profile, seed, run_dir / "worker.log"))

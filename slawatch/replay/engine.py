@@ -11,6 +11,7 @@ this is how a manager tries a new policy on last month's events, or a backfill i
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -117,8 +118,17 @@ def replay(
     shards = [partition_for(event.key, jobs) for event in events]
     _JOB = (events, shards, policy, {"as_of_ms": as_of_ms, "late_after_ms": late_after_ms})
     try:
-        # fork: the children inherit the events and the compiled policy, nothing is pickled
-        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        # fork: the children inherit the events and the compiled policy, nothing is pickled.
+        # Ctrl-C reaches every process of the terminal's group; the children leave it to
+        # this one, whose KeyboardInterrupt ends the pool (terminate) and the replay. They
+        # start with SIGINT blocked and ignore it before unblocking it, so a Ctrl-C that
+        # comes between a child's fork and its initializer is dropped, not a traceback.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            pool = multiprocessing.get_context("fork").Pool(jobs, initializer=_ignore_sigint)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        with pool:
             parts = pool.map(_run_shard, range(jobs))
     finally:
         _JOB = None
@@ -161,6 +171,12 @@ def _chunks(events: Iterable[InputEvent]) -> Iterator[list[InputEvent]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+def _ignore_sigint() -> None:
+    """Pool initializer: Ctrl-C is the parent's to handle (see :func:`replay`)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _run_shard(shard: int) -> tuple[list[dict[str, Any]], ReplayReport]:

@@ -4,7 +4,9 @@ HTTP pages an orchestrator and Prometheus read."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import socket
 from typing import Any, cast
 
 import faust
@@ -17,6 +19,7 @@ from slawatch.agents.timers import SlaTimers
 from slawatch.config.settings import Settings
 from slawatch.core.clock import Clock, SystemClock
 from slawatch.core.policy import SlaPolicy
+from slawatch.errors import SlawatchError
 from slawatch.schemas.validation import EventValidator
 from slawatch.streams.app import create_app
 from slawatch.streams.compat import faust_fetch_max_wait, leave_group_at_generation_zero
@@ -178,8 +181,42 @@ class WorkerRuntime:
         return worker
 
 
+def check_web_port(host: str, port: int) -> None:
+    """Raise :class:`SlawatchError` naming the setting when the worker's web server could
+    not listen on ``host:port`` (another worker on this host holds the port, say).
+
+    Binds as the web server will (``SO_REUSEADDR``, every address ``host`` resolves to),
+    then lets go, so the check joins nothing and costs nothing.
+    """
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise SlawatchError(
+            f"web host {host!r}: {exc.strerror}; set SLAWATCH_WEB_HOST to a local address"
+        ) from None
+    for family, kind, proto, _name, address in addresses:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRNOTAVAIL:
+                    raise SlawatchError(
+                        f"cannot serve HTTP on {host}:{port}: {exc.strerror}; "
+                        "set SLAWATCH_WEB_HOST to an address of this host"
+                    ) from None
+                busy = "in use (another worker on this host?)"
+                raise SlawatchError(
+                    f"cannot serve HTTP on {host}:{port}: "
+                    f"{busy if exc.errno == errno.EADDRINUSE else exc.strerror}; "
+                    "set SLAWATCH_WEB_PORT to a free port"
+                ) from None
+
+
 def run_worker(settings: Settings) -> None:
-    """Create the topics if needed, then run a worker until SIGINT or SIGTERM."""
+    """Check the web port, create the topics if needed, then run a worker until SIGINT or
+    SIGTERM. The checks come first, so a worker that cannot run never joins a group."""
+    check_web_port(settings.web_host, settings.web_port)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     created = loop.run_until_complete(ensure_topics(settings))

@@ -1,15 +1,19 @@
-"""`slawatch demo` end to end: its own broker, redis and worker; stops clean."""
+"""`slawatch demo` end to end: its own broker, redis and worker; stops clean, leaves
+nothing running however it is stopped, and never empties a folder that is not its own."""
 
 from __future__ import annotations
 
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
+
+from slawatch.dev.demo import RUN_DIR_MARK
+from tests.integration import processes
+from tests.integration.processes import listening
 
 pytestmark = pytest.mark.integration
 
@@ -18,14 +22,13 @@ def ports_of(first_line: str) -> list[int]:
     return [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", first_line)]
 
 
-def listening(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 def test_demo_shows_events_flowing_and_stops_by_itself(tmp_path) -> None:
     run_dir = tmp_path / "demo"
+    run_dir.mkdir()
+    (run_dir / RUN_DIR_MARK).write_text("")  # the demo's own, from an earlier run
+    (run_dir / "data").mkdir()
+    (run_dir / "data" / "stale").write_text("from an earlier run")
+    (run_dir / "old.log").write_text("from an earlier run")
     result = subprocess.run(
         [sys.executable, "-m", "slawatch", "demo", "--duration", "8", "--rate", "300",
          "--seed", "5", "--run-dir", str(run_dir)],
@@ -51,28 +54,93 @@ def test_demo_shows_events_flowing_and_stops_by_itself(tmp_path) -> None:
     for port in ports_of(lines[0]):
         assert not listening(port)
     assert sorted(p.name for p in run_dir.iterdir()) == [
+        RUN_DIR_MARK,
         "broker.log",
         "data",
         "redis.log",
         "worker.log",
     ]
+    assert not (run_dir / "data" / "stale").exists()
 
 
-def test_ctrl_c_stops_everything(tmp_path) -> None:
-    command = [sys.executable, "-m", "slawatch", "demo", "--run-dir", str(tmp_path / "demo")]
-    with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    ) as process:
-        assert process.stdout is not None
-        first = process.stdout.readline()
-        deadline = time.monotonic() + 120
-        while "worker ready |" not in process.stdout.readline():
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise AssertionError("no live line")
-        process.send_signal(signal.SIGINT)
-        rest = process.stdout.read()
-        assert process.wait(timeout=60) == 0
-    assert rest.rstrip().endswith("stopped: worker, redis and broker are down")
-    for port in ports_of(first):
-        assert not listening(port)
+def start_demo(run_dir) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "slawatch", "demo", "--run-dir", str(run_dir)]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def read_until(process: subprocess.Popen[str], text: str, timeout_s: float = 120) -> list[str]:
+    """The demo's lines up to the first that holds ``text``."""
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    while not lines or text not in lines[-1]:
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise AssertionError(f"no {text!r} line: {lines}")
+        lines.append(process.stdout.readline())
+    return lines
+
+
+def names(tree: dict[int, str]) -> list[str]:
+    return sorted("worker" if "slawatch worker" in c else c.split()[0].rsplit("/", 1)[1]
+                  for c in tree.values())  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name
+)
+def test_a_signal_stops_everything(tmp_path, sig) -> None:
+    """Ctrl-C, kill, or a closed terminal: the demo stops its worker, redis and broker."""
+    children: dict[int, str] = {}
+    with start_demo(tmp_path / "demo") as process:
+        try:
+            first = read_until(process, "worker ready |")[0]
+            children = processes.tree(process.pid)
+            assert names(children) == ["redis-server", "tansu", "worker"]
+            process.send_signal(sig)
+            assert process.stdout is not None
+            rest = process.stdout.read()
+            assert process.wait(timeout=60) == 0
+            assert rest.rstrip().endswith("stopped: worker, redis and broker are down")
+            processes.wait_gone(set(children))
+            for port in ports_of(first):
+                assert not listening(port)
+        finally:
+            process.kill()
+            processes.kill_all(children)
+
+
+def test_a_killed_demo_leaves_nothing_running(tmp_path) -> None:
+    """SIGKILL cannot be caught: the broker, redis and the worker die with the demo."""
+    children: dict[int, str] = {}
+    with start_demo(tmp_path / "demo") as process:
+        try:
+            first = read_until(process, "waiting for the worker")[0]
+
+            def all_started() -> bool:
+                nonlocal children
+                children = processes.tree(process.pid)
+                return names(children) == ["redis-server", "tansu", "worker"]
+
+            processes.wait_for(all_started, 30, "worker process")
+            process.kill()
+            process.wait(timeout=30)
+            processes.wait_gone(set(children))
+            for port in ports_of(first):
+                assert not listening(port)
+        finally:
+            process.kill()
+            processes.kill_all(children)
+
+
+def test_demo_refuses_a_folder_that_is_not_its_own(tmp_path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "src").mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "slawatch", "demo", "--run-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert (result.returncode, result.stdout) == (1, "")  # refused before starting anything
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"slawatch: --run-dir {tmp_path} is not empty (notes.txt, src)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "src"]
+    assert (tmp_path / "notes.txt").read_text() == "mine"

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import redis
@@ -11,6 +15,7 @@ from slawatch.config.settings import load_settings
 from slawatch.dev.embedded import EmbeddedBroker, EmbeddedRedis, redis_server_binary, tansu_binary
 from slawatch.errors import ComponentMissing
 from slawatch.streams.topics import ensure_topics
+from tests.integration import processes
 
 pytestmark = pytest.mark.integration
 
@@ -42,3 +47,41 @@ def test_a_missing_binary_is_named(monkeypatch) -> None:
         redis_server_binary()
     with pytest.raises(ComponentMissing, match="no Tansu broker binary"):
         tansu_binary()
+
+
+@pytest.mark.parametrize(
+    "sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGKILL], ids=lambda s: s.name
+)
+def test_embedded_leaves_nothing_running_whatever_stops_it(tmp_path, sig) -> None:
+    """`slawatch embedded` stops both servers on SIGTERM, SIGINT and SIGHUP; killed with
+    SIGKILL (which it cannot catch), the servers die with it."""
+    command = [sys.executable, "-m", "slawatch", "embedded", "--run-dir", str(tmp_path)]
+    servers: dict[int, str] = {}
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            assert process.stdout is not None
+            head = [process.stdout.readline() for _ in range(3)]
+            assert head[2].startswith("# running"), head
+            ports = [int(line.rsplit(":", 1)[1].split("/")[0]) for line in head[:2]]
+            servers = processes.tree(process.pid)
+            assert sorted(Path(c.split()[0]).name for c in servers.values()) == [
+                "redis-server",
+                "tansu",
+            ]
+            process.send_signal(sig)
+            out, err = process.communicate(timeout=60)
+            if sig == signal.SIGKILL:
+                assert process.returncode == -signal.SIGKILL
+            else:
+                assert (process.returncode, out, err) == (
+                    0,
+                    "stopped: redis and broker are down\n",
+                    "",
+                )
+            processes.wait_gone(set(servers))
+            assert not any(processes.listening(port) for port in ports)
+        finally:  # whatever happened, nothing stays behind
+            process.kill()
+            processes.kill_all(servers)

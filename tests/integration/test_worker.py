@@ -141,3 +141,30 @@ def test_worker_refuses_topics_with_another_partition_count(settings_factory) ->
     assert result.returncode == 1
     assert "has 2 partitions, configured: 3" in result.stderr.decode()
     assert result.stderr.decode().count("\n") == 1
+
+
+def test_a_second_worker_on_the_same_web_port_stops_before_joining_a_group(worker) -> None:
+    """It checks the port before anything else: one line, and not a word from Faust or
+    the ingest consumer (which would have joined the group and made the first worker
+    give up its partitions)."""
+    settings, process, _log = worker
+
+    def ready() -> bool:
+        try:
+            return get(settings.web_port, "/readyz")[0] == 200
+        except OSError:
+            return False
+
+    wait_until(ready, 60, "readiness", process)
+    second = settings.with_overrides(worker_id=f"{settings.worker_id}-second")
+    result = subprocess.run(
+        [sys.executable, "-m", "slawatch", "worker"],
+        env=worker_environment(second), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"slawatch: cannot serve HTTP on 127.0.0.1:{settings.web_port}: in use (another "
+        "worker on this host?); set SLAWATCH_WEB_PORT to a free port\n"
+    )
+    assert ready()
+    assert [w["worker_id"] for w in run(read_workers(settings))] == [settings.worker_id]

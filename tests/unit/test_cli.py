@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from slawatch.cli.main import main
+from slawatch.dev.processes import Stopped
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -28,7 +31,57 @@ def test_unreachable_broker_is_one_line(capsys, monkeypatch) -> None:
     code, _, err = run(capsys, "topics", "create")
     assert code == 1
     assert err.startswith("slawatch: cannot reach the broker at kafka://127.0.0.1:9")
+    assert "check SLAWATCH_BROKER_URL" in err
     assert err.count("\n") == 1
+
+
+def test_unreachable_redis_is_one_line_naming_the_setting(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("SLAWATCH_REDIS_URL", "redis://:s3cret@127.0.0.1:9/0")
+    code, out, err = run(capsys, "status")
+    assert (code, out) == (1, "")
+    assert err.startswith("slawatch: cannot reach Redis at redis://***@127.0.0.1:9/0: ")
+    assert err.endswith("; check SLAWATCH_REDIS_URL (and that Redis runs)\n")
+    assert err.count("\n") == 1 and "s3cret" not in err
+
+
+@pytest.mark.parametrize(
+    ("error", "setting"),
+    [
+        ("aiokafka.errors.KafkaTimeoutError", "SLAWATCH_BROKER_URL"),
+        ("redis.exceptions.ConnectionError", "SLAWATCH_REDIS_URL"),
+    ],
+)
+def test_a_client_library_error_names_the_setting_of_its_server(
+    capsys, monkeypatch, error, setting
+) -> None:
+    module, name = error.rsplit(".", 1)
+    exception = getattr(__import__(module, fromlist=[name]), name)
+
+    def fail(args):
+        raise exception("it went away")
+
+    monkeypatch.setattr("slawatch.cli.worker._run_topics", fail)
+    code, _, err = run(capsys, "topics", "list")
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith("slawatch: ") and f"check {setting}" in err and "it went away" in err
+
+
+@pytest.mark.parametrize(
+    ("interruption", "code", "line"),
+    [
+        (KeyboardInterrupt(), 130, "slawatch: stopped by SIGINT\n"),
+        (Stopped(signal.SIGTERM), 143, "slawatch: stopped by SIGTERM\n"),
+        (Stopped(signal.SIGHUP), 129, "slawatch: stopped by SIGHUP\n"),
+    ],
+)
+def test_a_stopped_command_says_so_in_one_line(
+    capsys, monkeypatch, interruption, code, line
+) -> None:
+    def interrupted(args):
+        raise interruption
+
+    monkeypatch.setattr("slawatch.cli.worker._run_topics", interrupted)
+    assert run(capsys, "topics", "list") == (code, "", line)
 
 
 def test_bad_simulation_arguments(capsys) -> None:
@@ -79,6 +132,11 @@ def test_policy_publish_refuses_a_bad_file_before_reaching_for_the_broker(
     assert last == f"slawatch: {bad} not published; the policy in force stays"
     code, _, err = run(capsys, "policy", "publish", str(tmp_path / "missing.yaml"))
     assert code == 1 and err.count("\n") == 1 and "cannot read" in err
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes(b"# caf\xe9\ndefault_level: normal\n")
+    code, out, err = run(capsys, "policy", "publish", str(latin1))
+    assert code == 1 and out == "" and "unexpected" not in err
+    assert err.startswith(f"{latin1}:1: (document): not UTF-8 text")
     # a good file gets as far as the broker, which is not there: one line too
     good = tmp_path / "good.yaml"
     good.write_text("default_level: normal\nlevels: {normal: {targets: {first_reply: 1h}}}\n")

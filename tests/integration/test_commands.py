@@ -1,0 +1,242 @@
+"""Commands as an operator runs them: a real `slawatch` process, its exit code and every
+byte it writes. (An in-process test cannot see a library's stray log line: pytest
+captures logging, so these run the CLI as a subprocess.)
+
+A failure is one line on stderr naming what to fix, and exit 1; nothing else is printed
+before it. A command stopped with Ctrl-C says so in one line.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from slawatch.dev.embedded import free_port
+from tests.integration import processes
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def environment(tmp_path: Path, **settings: str) -> dict[str, str]:
+    """This process's environment without its SLAWATCH_* variables; a broker and a Redis
+    where nothing listens, a free web port, files in ``tmp_path``; then ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLAWATCH_")}
+    env.update(
+        SLAWATCH_BROKER_URL=f"kafka://127.0.0.1:{free_port()}",
+        SLAWATCH_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+        SLAWATCH_WEB_PORT=str(free_port()),
+        SLAWATCH_DATA_DIR=str(tmp_path / "data"),
+    )
+    env.update({f"SLAWATCH_{name.upper()}": value for name, value in settings.items()})
+    return env
+
+
+def slawatch(env: dict[str, str], *argv: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "slawatch", *map(str, argv)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+
+
+def assert_one_line(result: subprocess.CompletedProcess[str], *naming: str) -> str:
+    """Exit 1, nothing on stdout, and exactly one line on stderr, naming each of ``naming``."""
+    assert (result.returncode, result.stdout) == (1, ""), result.stdout + result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("slawatch: "), result.stderr
+    for name in naming:
+        assert name in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "setting"),
+    [
+        (["status"], "SLAWATCH_REDIS_URL"),
+        (["topics", "create"], "SLAWATCH_BROKER_URL"),
+        (["simulate", "--duration", "1"], "SLAWATCH_BROKER_URL"),
+        (["policy", "publish", "examples/policy.yaml"], "SLAWATCH_BROKER_URL"),
+        (["worker"], "SLAWATCH_BROKER_URL"),
+    ],
+    ids=lambda value: value if isinstance(value, str) else " ".join(value),
+)
+def test_an_unreachable_server_is_one_line_naming_its_setting(tmp_path, argv, setting) -> None:
+    line = assert_one_line(slawatch(environment(tmp_path), *argv), setting)
+    assert line.startswith(("slawatch: cannot reach the broker", "slawatch: cannot reach Redis"))
+
+
+def test_a_busy_web_port_stops_a_worker_before_it_contacts_the_broker(tmp_path) -> None:
+    """The port is checked first: the broker here is unreachable too, and is not what the
+    worker reports (so it never got as far as a consumer group)."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = str(holder.getsockname()[1])
+        result = slawatch(environment(tmp_path, web_port=port), "worker")
+    line = assert_one_line(result, "SLAWATCH_WEB_PORT", f"127.0.0.1:{port}")
+    assert "in use" in line
+    assert not (tmp_path / "data").exists()  # nothing was set up for a worker
+
+
+# --- replay ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def events(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """About 26,000 simulated events: a replay of them takes a few seconds."""
+    path = tmp_path_factory.mktemp("replay") / "events.jsonl"
+    result = slawatch(
+        environment(path.parent), "simulate", "--rate", "1000", "--duration", "60",
+        "--seed", "3", "--start", "2026-11-22T09:00:00Z", "--out", path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+def test_replay_checks_its_output_before_reading_anything(tmp_path) -> None:
+    """The input is a pipe no one writes to: a replay that read it first would wait
+    forever; the output's folder is missing, and that is the one line."""
+    never_written = tmp_path / "events.fifo"
+    os.mkfifo(never_written)
+    env = environment(tmp_path)
+    missing = tmp_path / "missing" / "sla.jsonl"
+    assert_one_line(slawatch(env, "replay", never_written, "--out", missing), str(missing))
+    assert not missing.parent.exists()
+    assert_one_line(slawatch(env, "replay", never_written, "--out", tmp_path), "is a folder")
+
+
+def test_replay_replaces_its_output_only_when_complete(tmp_path, events) -> None:
+    out = tmp_path / "sla.jsonl"
+    out.write_text("the previous log\n")
+    as_of = "2026-11-23T00:00:00Z"
+    result = slawatch(
+        environment(tmp_path), "replay", events, "--as-of", as_of, "--jobs", "1", "--out", out
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and result.stderr.startswith("replay: ")
+    lines = out.read_text().splitlines()
+    assert len(lines) > 1000 and lines[0].startswith('{"conversation_key"')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sla.jsonl"]  # nothing partial
+
+
+def _reading(pid: int, path: Path) -> bool:
+    """True once process ``pid`` has read some of ``path`` (its offset in /proc)."""
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == str(path):
+                pos = Path(f"/proc/{pid}/fdinfo/{fd}").read_text().split()[1]
+                return int(pos) > 0
+    except OSError:
+        pass
+    return False
+
+
+class Started:
+    """Processes a test starts, and the descendants it saw: all killed after the test, in
+    any case (even those a dead parent left behind)."""
+
+    def __init__(self) -> None:
+        self.processes: list[subprocess.Popen[str]] = []
+        self.seen: dict[int, str] = {}
+
+    def add(self, process: subprocess.Popen[str]) -> subprocess.Popen[str]:
+        self.processes.append(process)
+        return process
+
+    def tree(self, pid: int) -> dict[int, str]:
+        tree = processes.tree(pid)
+        self.seen.update(tree)
+        return tree
+
+    def kill_all(self) -> None:
+        for process in self.processes:
+            self.tree(process.pid)
+            process.kill()
+            process.wait()
+        processes.kill_all(self.seen)
+
+
+@pytest.fixture
+def started() -> Iterator[Started]:
+    started = Started()
+    try:
+        yield started
+    finally:
+        started.kill_all()
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_stops_replay_with_one_line(tmp_path, events, started, jobs) -> None:
+    """Ctrl-C reaches every process of the terminal's foreground group (here: the replay
+    and its pool), as a terminal sends it."""
+    out = tmp_path / "sla.jsonl"
+    out.write_text("the previous log\n")
+    replay = subprocess.Popen(
+        [sys.executable, "-m", "slawatch", "replay", str(events), "--jobs", jobs,
+         "--as-of", "2026-11-23T00:00:00Z", "--out", str(out)],
+        env=environment(tmp_path), cwd=ROOT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )  # fmt: skip
+    started.add(replay)
+    if jobs == "1":
+        what = "reading of the events"
+        processes.wait_for(lambda: _reading(replay.pid, events), 30, what)
+    else:
+        processes.wait_for(lambda: len(processes.children(replay.pid)) == 2, 30, "pool")
+    pool = set(started.tree(replay.pid))
+    os.killpg(replay.pid, signal.SIGINT)
+    stdout, stderr = replay.communicate(timeout=60)
+    assert (replay.returncode, stdout, stderr) == (130, "", "slawatch: stopped by SIGINT\n")
+    processes.wait_gone(pool)
+    assert out.read_text() == "the previous log\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sla.jsonl"]  # nothing partial
+
+
+# --- bench ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGKILL], ids=lambda s: s.name
+)
+def test_bench_leaves_nothing_running_whatever_stops_it(tmp_path, started, sig) -> None:
+    """Stopped once its worker runs (broker, redis-server and a worker as children):
+    SIGTERM, SIGINT and SIGHUP stop them and remove the bench's files; after SIGKILL the
+    children die with the bench."""
+    env = {**environment(tmp_path), "TMPDIR": str(tmp_path)}  # where its run folder goes
+    bench = subprocess.Popen(
+        [sys.executable, "-m", "slawatch", "bench", "--events", "2000", "--open-timers", "100",
+         "--probes", "5", "--out", str(tmp_path / "bench.json")],
+        env=env, cwd=ROOT, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    started.add(bench)
+    children: dict[int, str] = {}
+
+    def worker_started() -> bool:
+        nonlocal children
+        children = started.tree(bench.pid)
+        return any("slawatch worker" in command for command in children.values())
+
+    processes.wait_for(worker_started, 120, "bench worker")
+    assert len(children) == 3, children  # the broker, redis-server and the worker
+    bench.send_signal(sig)
+    _, stderr = bench.communicate(timeout=120)
+    processes.wait_gone(set(children))
+    if sig == signal.SIGKILL:
+        assert bench.returncode == -signal.SIGKILL
+    else:
+        assert bench.returncode == 128 + sig
+        assert stderr.splitlines()[-1] == f"slawatch: stopped by {sig.name}"
+        assert not list(tmp_path.glob("slawatch-bench-*"))
+    assert not (tmp_path / "bench.json").exists()
