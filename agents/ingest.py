@@ -51,7 +51,7 @@ from slawatch.core.clock import Clock
 from slawatch.core.keys import ConversationKind
 from slawatch.core.partitioning import partition_for
 from slawatch.core.watermark import ReadProgress
-from slawatch.schemas.deadletter import MAX_ORIGINAL_BYTES, DeadLetter, dead_letter
+from slawatch.schemas.deadletter import DeadLetter, dead_letter
 from slawatch.schemas.events import Event
 from slawatch.schemas.normalised import encode_batches
 from slawatch.schemas.reasons import RejectReason
@@ -71,7 +71,6 @@ MAX_FORWARDED_EVENT_BYTES = MAX_BATCH_BYTES
 #: Most original bytes a dead letter carries (base64 makes it a third larger). A bigger
 #: input could not be written to the dead-letter topic at all; its record says it was cut
 #: and names the source offset, where the whole message stays while the topic retains it.
-MAX_DEAD_LETTER_ORIGINAL_BYTES = MAX_ORIGINAL_BYTES
 
 Source = tuple[str, int]
 

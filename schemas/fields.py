@@ -83,8 +83,9 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
     """Compile a published (ECMA-262) pattern into a Python regex with the same meaning
     under ``search``: ``$`` becomes ``\\Z`` and ``.`` excludes every ECMA-262 line
     terminator. Escapes whose meaning differs (``\\d``, ``\\s``, ``\\w``, ``\\b``,
-    ``\\Z``, …) and Python-only groups are refused, so a pattern either means the same in
-    both dialects or does not build."""
+    ``\\Z``, …) and Python-only groups are refused. That covers the contracts' own
+    patterns, which tests/unit/test_patterns.py runs through both dialects; it is not a
+    general translator (``a{,2}`` and possessive quantifiers still differ)."""
     out: list[str] = []
     i, in_class = 0, False
     while i < len(pattern):

@@ -32,6 +32,15 @@ MAX_DEPTH = 64
 #: The most values (scalars, lists, mappings, keys included) a document may hold, with
 #: every alias counted as the whole value it refers to.
 MAX_NODES = 50_000
+#: The longest single value (a key, a name, a pattern, a description), in characters.
+MAX_SCALAR_CHARS = 4096
+#: A value counts as one more value per this many characters: an alias to a long value
+#: costs what repeating its text would (problems quote what they refer to).
+_CHARS_PER_VALUE = 256
+#: The most problems a reader keeps (the rest are counted), and the longest field path and
+#: message of one: a hostile file cannot make its own rejection huge.
+MAX_PROBLEMS = 100
+MAX_PROBLEM_CHARS = 300
 
 #: libyaml's parser and composer when PyYAML was built with it (PyPI's wheels are):
 #: several times faster than the pure-Python ones, with the same nodes and marks.
@@ -51,6 +60,11 @@ class Problem:
         """``source:line: field: message (hint: ...)``, always one line."""
         hint = f" (hint: {self.hint})" if self.hint else ""
         return _one_line(f"{source}:{self.line}: {self.field}: {self.message}{hint}")
+
+
+def _bounded(text: str) -> str:
+    """``text``, cut to :data:`MAX_PROBLEM_CHARS` characters."""
+    return text if len(text) <= MAX_PROBLEM_CHARS else f"{text[: MAX_PROBLEM_CHARS - 1]}…"
 
 
 def _one_line(text: str) -> str:
@@ -103,9 +117,16 @@ def _check_limits(text: str) -> None:
                 continue  # an undefined alias: the composer says so, with its line
             count += size
         elif isinstance(event, yaml.ScalarEvent):
-            count += 1
+            if len(event.value) > MAX_SCALAR_CHARS:
+                raise YamlLimitError(
+                    f"a value of {len(event.value):,} characters; at most {MAX_SCALAR_CHARS:,}",
+                    _line(event),
+                    hint="names, patterns and descriptions are short",
+                )
+            size = 1 + len(event.value) // _CHARS_PER_VALUE
+            count += size
             if event.anchor is not None:
-                sizes[event.anchor] = 1
+                sizes[event.anchor] = size
         elif isinstance(event, yaml.CollectionStartEvent):
             open_.append((event.anchor, count))
             count += 1
@@ -194,10 +215,31 @@ class YamlReader:
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        #: Problems found beyond :data:`MAX_PROBLEMS`, counted, not kept.
+        self.omitted = 0
         self._constructor: yaml.SafeLoader | None = None
 
     def fail(self, node: yaml.Node | None, field: str, message: str, hint: str = "") -> None:
-        self.problems.append(Problem(line_of(node), field, message, hint))
+        if len(self.problems) >= MAX_PROBLEMS:
+            self.omitted += 1
+            return
+        self.problems.append(
+            Problem(line_of(node), _bounded(field), _bounded(message), _bounded(hint))
+        )
+
+    @property
+    def found(self) -> int:
+        """How many problems were found, kept or not."""
+        return len(self.problems) + self.omitted
+
+    def all_problems(self) -> list[Problem]:
+        """The problems kept, by line, and one more saying how many were not."""
+        problems = sorted(self.problems, key=lambda p: p.line)
+        if self.omitted:
+            last = problems[-1].line if problems else 1
+            more = f"{self.omitted:,} more problems not listed"
+            problems.append(Problem(last, "(document)", more, hint="fix these first"))
+        return problems
 
     def mapping(
         self, node: yaml.Node, field: str, known: tuple[str, ...] | None = None

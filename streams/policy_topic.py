@@ -63,14 +63,16 @@ def decode_record(value: bytes, where: str) -> SlaPolicy:
     """The policy in a policy-topic record; :class:`PolicyFileError` when it does not load."""
     try:
         record = orjson.loads(value)
-        text, source = record["text"], record.get("source", "?")
+        text, source = record["text"], record.get("source")
         if not isinstance(text, str):
             raise TypeError("text is not a string")
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise PolicyFileError(
-            where, [Problem(0, "(record)", f"not a policy record: {exc}")]
+            where, [Problem(0, "(record)", f"not a policy record: {str(exc)[:200]}")]
         ) from None
-    return parse_policy(text, f"{where} ({str(source)[:200]})")
+    # Only ever quoted, and bounded: a record is anybody's bytes.
+    source = source[:200] if isinstance(source, str) else "?"
+    return parse_policy(text, f"{where} ({source})")
 
 
 async def publish_policy(settings: Settings, path: Path, text: str, clock: Clock) -> None:
@@ -183,6 +185,9 @@ class PolicyFollower(Service):
             return decode_record(value, where).scaled(self.settings.sla_time_scale)
         except PolicyFileError as exc:
             return exc
+        except Exception as exc:  # noqa: BLE001 - no record may stop the follower
+            problem = Problem(0, "(record)", f"cannot be read ({type(exc).__name__})")
+            return PolicyFileError(where, [problem])
 
     def take(self, outcome: SlaPolicy | PolicyFileError, offset: int) -> None:
         """Put a loaded policy in force, or record its rejection."""

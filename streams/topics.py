@@ -51,8 +51,13 @@ def _holding_client_logs() -> Iterator[_Held]:
     """Hold back aiokafka's log records inside the block (they are the caller's to
     report); pass them on afterwards unless the caller cleared them."""
     logger = logging.getLogger("aiokafka")
+    if _HOLDING:
+        # Not re-entrant: each command makes its first broker contact once. A second hold
+        # would save the first's propagate=False and restore it, silencing aiokafka.
+        raise RuntimeError("aiokafka's log records are already held")
     held = _Held()
     propagate = logger.propagate
+    _HOLDING.append(held)
     logger.addHandler(held)
     logger.propagate = False
     try:
@@ -60,8 +65,13 @@ def _holding_client_logs() -> Iterator[_Held]:
     finally:
         logger.removeHandler(held)
         logger.propagate = propagate
+        _HOLDING.clear()
         for record in held.records:
             logger.handle(record)
+
+
+#: The hold in force, if any.
+_HOLDING: list[_Held] = []
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,17 +26,44 @@ def _print_problems(exc: PolicyFileError) -> None:
 
 
 def _run_check_config(args: argparse.Namespace) -> int:
+    if args.file is None and args.routing is None:
+        raise SlawatchError("check-config: give a policy file, --routing FILE, or both")
+    ok = True
+    if args.file is not None:
+        ok = _check_policy_file(args.file)
+    if args.routing is not None:
+        ok = _check_routing_file(args.routing) and ok
+    return 0 if ok else 1
+
+
+def _check_policy_file(path: Path) -> bool:
     from slawatch.policy import PolicyFileError, load_policy, summary
 
     try:
-        policy = load_policy(args.file)
+        policy = load_policy(path)
     except PolicyFileError as exc:
         _print_problems(exc)
         n = len(exc.problems)
-        print(f"slawatch: {args.file}: {n} problem{'s' if n > 1 else ''}", file=sys.stderr)
-        return 1
-    print(f"{args.file}: valid; {summary(policy)}")
-    return 0
+        print(f"slawatch: {path}: {n} problem{'s' if n > 1 else ''}", file=sys.stderr)
+        return False
+    print(f"{path}: valid; {summary(policy)}")
+    return True
+
+
+def _check_routing_file(path: Path) -> bool:
+    """The alert routing file: checked (receivers, routes, secrets resolved), not used yet."""
+    from slawatch.alerting.config import RoutingFileError, load_routing
+
+    try:
+        routing = load_routing(path)
+    except RoutingFileError as exc:
+        for line in exc.lines():
+            print(line, file=sys.stderr)
+        n = len(exc.problems)
+        print(f"slawatch: {path}: {n} problem{'s' if n > 1 else ''}", file=sys.stderr)
+        return False
+    print(f"{path}: valid; {routing.summary()} (checked only: alerts are not sent yet)")
+    return True
 
 
 def _run_publish(args: argparse.Namespace) -> int:
@@ -105,16 +132,16 @@ def _run_replay(args: argparse.Namespace) -> int:
     from slawatch.policy import load_policy
     from slawatch.replay.engine import replay
 
-    policy = load_policy(args.policy) if args.policy else builtin_policy()
-    try:
-        as_of = parse_timestamp_ms(args.as_of) if args.as_of else int(time.time() * 1000)
-    except InvalidTimestamp as exc:
-        raise SlawatchError(f"--as-of: {exc}") from None
-    settings = load_settings(args.config)
-    # The output is checked first, before the input is read. Ctrl-C: the replay stops (the
+    # The output is checked first, before anything is read. Ctrl-C: the replay stops (the
     # pool's processes leave it to this one), the partial log is removed, and main() says
     # so in one line.
     with _sla_log_output(args.out) as out:
+        policy = load_policy(args.policy) if args.policy else builtin_policy()
+        try:
+            as_of = parse_timestamp_ms(args.as_of) if args.as_of else int(time.time() * 1000)
+        except InvalidTimestamp as exc:
+            raise SlawatchError(f"--as-of: {exc}") from None
+        settings = load_settings(args.config)
         try:
             source = args.events.open("rb")
         except OSError as exc:
@@ -141,8 +168,13 @@ def _run_replay(args: argparse.Namespace) -> int:
 
 
 def add_check_config(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    check = commands.add_parser("check-config", help="check an SLA policy file, list every error")
-    check.add_argument("file", type=Path)
+    check = commands.add_parser(
+        "check-config", help="check an SLA policy file and/or an alert routing file"
+    )
+    check.add_argument("file", type=Path, nargs="?", default=None, help="SLA policy file")
+    check.add_argument(
+        "--routing", type=Path, default=None, help="alert routing file (checked, not used yet)"
+    )
     check.set_defaults(run=_run_check_config)
 
 

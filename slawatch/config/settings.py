@@ -83,7 +83,10 @@ class Settings:
     web_port: int = _doc(
         "Port of the worker's HTTP server (`/healthz`, `/readyz`, `/metrics`).", 6066
     )
-    max_event_bytes: int = _doc("Largest input message accepted.", 65536)
+    max_event_bytes: int = _doc(
+        "Largest input message accepted (at most 524288: a normalised message is at most 512 KiB).",
+        65536,
+    )
     max_future_skew_s: float = _doc(
         "How far in the future an `occurred_at` may be (producers' clock skew).", 300.0
     )
@@ -222,6 +225,11 @@ def _coerce(f: Any, raw: Any, *, from_text: bool) -> Any:
     return raw
 
 
+#: The largest ``max_event_bytes``: ingest forwards events in normalised messages of at most
+#: 512 KiB (agents/ingest.py, MAX_FORWARDED_EVENT_BYTES), and refuses anything larger.
+MAX_EVENT_BYTES_LIMIT = 512 * 1024
+
+
 def _check(settings: Settings) -> list[tuple[str, str]]:
     """Return (field, problem) for each value that is well-typed but out of range."""
     problems = []
@@ -235,6 +243,8 @@ def _check(settings: Settings) -> list[tuple[str, str]]:
     ):
         if getattr(settings, name) < 1:
             problems.append((name, "must be at least 1"))
+    if settings.max_event_bytes > MAX_EVENT_BYTES_LIMIT:
+        problems.append(("max_event_bytes", f"must be at most {MAX_EVENT_BYTES_LIMIT} (512 KiB)"))
     if not 0 < settings.web_port < 65536:
         problems.append(("web_port", "must be a port number, 1..65535"))
     if settings.log_level not in _LOG_LEVELS:
@@ -307,7 +317,8 @@ def _read_config_file(path: Path) -> dict[str, tuple[Any, int]]:
             value = yamlfile.construct(value_node)
         except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
             # A value YAML itself cannot build (2026-02-30, an unknown tag).
-            message = getattr(exc, "problem", None) or str(exc).splitlines()[0][:200]
+            message = getattr(exc, "problem", None) or (str(exc).splitlines() or [""])[0][:200]
+            message = message or type(exc).__name__
             raise ConfigError(
                 f"not a value YAML can read: {message}",
                 source="file",

@@ -36,7 +36,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from slawatch.config.settings import Settings, load_settings
 from slawatch.core.keys import ConversationKind
 from slawatch.dev.embedded import EmbeddedBroker, EmbeddedRedis, free_port
-from slawatch.dev.processes import Stopped, die_with_parent, on_stop_signals, raising_stopped
+from slawatch.dev.processes import (
+    Stopped,
+    die_with_parent,
+    ignore_stop_signals,
+    on_stop_signals,
+    raising_stopped,
+)
 from slawatch.dev.simulator.output import publish
 from slawatch.dev.simulator.traffic import TrafficProfile, generate_traffic
 from slawatch.errors import SlawatchError
@@ -172,11 +178,20 @@ async def _run(
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
+    signalled = False
+
     def stop_soon(signum: int) -> None:  # a signal handler runs between two bytecodes
+        nonlocal signalled
+        signalled = True
         loop.call_soon_threadsafe(stop.set)
 
     with on_stop_signals(stop_soon):
-        return await _run_until_stopped(stop, settings, duration_s, profile, seed, log)
+        code = await _run_until_stopped(stop, settings, duration_s, profile, seed, log)
+    if signalled:
+        # The broker and Redis are stopped next (run_demo's raising_stopped block restores
+        # the handlers after): a second Ctrl-C must not cut that short.
+        ignore_stop_signals()
+    return code
 
 
 async def _run_until_stopped(

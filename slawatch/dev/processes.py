@@ -91,6 +91,14 @@ def on_stop_signals(handler: Callable[[int], None]) -> Iterator[None]:
             signal.signal(sig, signal.SIG_DFL if old is None else old)
 
 
+def ignore_stop_signals() -> None:
+    """Ignore SIGINT, SIGTERM and SIGHUP from now on (until an enclosing
+    :func:`on_stop_signals` block restores what was before it): for the shutdown that a
+    first signal started."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+
+
 def raising_stopped() -> contextlib.AbstractContextManager[None]:
     """Raise :class:`Stopped` on the first SIGINT, SIGTERM or SIGHUP inside the block;
     ignore the ones after it, which arrive while the children are being stopped."""

@@ -30,6 +30,8 @@ from slawatch.policy.problems import PolicyReader
 ALWAYS_OPEN = "24x7"
 #: The keys of one calendar.
 CALENDAR_KEYS = ("time_zone", "hours", "holidays", "exceptions")
+#: The longest time-zone name read (the longest IANA name has 32 characters).
+MAX_ZONE_CHARS = 64
 #: The weekdays ``hours`` names, Monday first; ``mon-fri`` is a range, ``daily`` all seven.
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DAILY = "daily"
@@ -103,6 +105,8 @@ def _calendar(r: PolicyReader, name: str, node: yaml.Node) -> Calendar | None:
         zone = r.text(keys["time_zone"][1], f"{field}.time_zone")
         try:
             if zone is not None:
+                if len(zone) > MAX_ZONE_CHARS:  # IANA names are short; zoneinfo recurses
+                    raise ValueError("too long")
                 ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long
             r.fail(

@@ -24,13 +24,21 @@ PAUSE_STATUSES = STATUSES
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%\s*$")
 
 
+#: The longest level name (every SLA event carries it; the event schema allows 256).
+MAX_NAME_CHARS = 128
+
+
 def read_levels(
     r: PolicyReader, node: yaml.Node, calendars: dict[str, Calendar | None]
 ) -> dict[str, SlaLevel | None]:
     """The ``levels`` section by name; None for a level with problems."""
     levels: dict[str, SlaLevel | None] = {}
-    for name, (_, level_node) in r.mapping(node, "levels").items():
+    for name, (name_node, level_node) in r.mapping(node, "levels").items():
         levels[name] = None
+        if len(name) > MAX_NAME_CHARS:
+            r.fail(name_node, f"levels.{name}", f"a name of {len(name)} characters; "
+                   f"at most {MAX_NAME_CHARS}", hint="SLA events carry it")  # fmt: skip
+            continue
         with r.guard(level_node, f"levels.{name}"):
             levels[name] = _level(r, name, level_node, calendars)
     return levels
@@ -40,7 +48,7 @@ def _level(
     r: PolicyReader, name: str, node: yaml.Node, calendars: dict[str, Calendar | None]
 ) -> SlaLevel | None:
     field = f"levels.{name}"
-    problems_before = len(r.problems)
+    problems_before = r.found
     keys = r.mapping(node, field, LEVEL_KEYS)
     targets: dict[Metric, int] = {}
     if "targets" not in keys:
@@ -111,6 +119,6 @@ def _level(
                 )
             values.append(status or "")
         pause = frozenset(values)
-    if calendar is None or len(r.problems) > problems_before:
+    if calendar is None or r.found > problems_before:
         return None
     return SlaLevel(name, targets, ratio, lead, pause, calendar)

@@ -30,7 +30,7 @@ from slawatch.core.policy import PolicyError, SlaLevel, SlaPolicy
 from slawatch.core.rules import RuleError, RuleSet
 from slawatch.errors import SlawatchError
 from slawatch.policy.calendars import read_calendars
-from slawatch.policy.levels import read_levels
+from slawatch.policy.levels import MAX_NAME_CHARS, read_levels
 from slawatch.policy.problems import PolicyFileError, PolicyReader, Problem
 from slawatch.policy.rules import read_rules
 from slawatch.yamlfile import YamlLimitError, YamlSyntaxError, compose
@@ -97,8 +97,8 @@ def parse_policy(text: str, source: str) -> SlaPolicy:
     with _collector_paused(), r.guard(None, "(document)"):
         policy = _parse(text, r)
     if policy is None:
-        problems = r.problems or [Problem(1, "(document)", "cannot be read")]
-        raise PolicyFileError(source, sorted(problems, key=lambda p: p.line))
+        problems = r.all_problems() or [Problem(1, "(document)", "cannot be read")]
+        raise PolicyFileError(source, problems)
     return policy
 
 
@@ -115,6 +115,9 @@ def _parse(text: str, r: PolicyReader) -> SlaPolicy | None:
     version = policy_version_of(text)
     if "version" in top:
         version = r.text(top["version"][1], "version") or version
+        if len(version) > MAX_NAME_CHARS:
+            r.fail(top["version"][1], "version", f"{len(version)} characters; at most "
+                   f"{MAX_NAME_CHARS}", hint="SLA events and a metric label carry it")  # fmt: skip
     short_abandon = 5_000
     if "short_abandon" in top:
         short_abandon = r.duration(top["short_abandon"][1], "short_abandon") or short_abandon

@@ -40,15 +40,13 @@ NOT = "not"
 #: The operators whose operand is a date (or an instant).
 DATE_OPERATORS = ("before", "after")
 
-_INVALID = INVALID
-
 
 def _operand(r: PolicyReader, ftype: FieldType, op: str, node: yaml.Node, path: str) -> Any:
     """The operand of ``op`` as the core wants it (instants and durations in ms)."""
     if op in DATE_OPERATORS:
         text = r.text(node, path)
         if text is None:
-            return _INVALID
+            return INVALID
         try:
             return parse_timestamp_ms(text if text is None or "T" in text else f"{text}T00:00:00Z")
         except (InvalidTimestamp, ValueError, OverflowError):
@@ -58,19 +56,19 @@ def _operand(r: PolicyReader, ftype: FieldType, op: str, node: yaml.Node, path: 
                 f"{text!r} is not a date",
                 hint="2026-01-01 or 2026-01-01T09:00:00+07:00",
             )
-            return _INVALID
+            return INVALID
     if op == "within" or (op in ("greater", "less") and ftype is FieldType.DURATION):
         value = r.duration(node, path)
-        return _INVALID if value is None else value
+        return INVALID if value is None else value
     if op == "matches":
         pattern = r.text(node, path)
         if pattern is None:
-            return _INVALID
+            return INVALID
         try:
             return r.regexes.compile(pattern)
         except RegexError as exc:
             r.fail(node, path, str(exc), hint=exc.hint)
-            return _INVALID
+            return INVALID
     # Text fields hold text: `queue: {equals: 42}` means the queue named "42".
     as_text = ftype in (FieldType.TEXT, FieldType.LIST)
     if op == "in" and isinstance(node, yaml.SequenceNode):
@@ -80,15 +78,15 @@ def _operand(r: PolicyReader, ftype: FieldType, op: str, node: yaml.Node, path: 
                 r.fail(
                     item, f"{path}[{i}]", "expected a single value", hint="in: [vip, enterprise]"
                 )
-                items.append(_INVALID)
+                items.append(INVALID)
             else:
                 items.append(item.value if as_text else _plain(r.value(item, f"{path}[{i}]")))
-        return _INVALID if any(item is _INVALID for item in items) else items
+        return INVALID if any(item is INVALID for item in items) else items
     if op == "equals" and as_text and isinstance(node, yaml.ScalarNode) and node.tag != NULL_TAG:
         return node.value
     value = r.value(node, path)
-    if value is _INVALID:
-        return _INVALID
+    if value is INVALID:
+        return INVALID
     value = _plain(value)
     if op in ("greater", "less") and isinstance(value, str):
         try:  # a custom field compared with a duration: its value is taken as milliseconds
@@ -142,7 +140,7 @@ def _condition(r: PolicyReader, node: yaml.Node, path: str) -> Condition | None:
     tests: list[Condition] = []
     for op, (op_node, operand_node) in r.mapping(value_node, here).items():
         operand = _operand(r, ftype, op, operand_node, f"{here}.{op}")
-        if operand is _INVALID:
+        if operand is INVALID:
             continue
         test = Test(key, op, operand)
         try:
@@ -191,7 +189,7 @@ def _rule(r: PolicyReader, i: int, rule_node: yaml.Node, levels: set[str]) -> Ru
     stop = False
     if "stop" in keys:
         stop_value = r.value(keys["stop"][1], f"{field}.stop")
-        if stop_value is not _INVALID and not isinstance(stop_value, bool):
+        if stop_value is not INVALID and not isinstance(stop_value, bool):
             r.fail(keys["stop"][1], f"{field}.stop", "expected true or false")
         stop = stop_value is True
     if "set_level" not in keys and not stop:

@@ -175,8 +175,9 @@ def _test() -> dict[str, Any]:
                 "contains": {"type": "string"},
                 "starts_with": {"type": "string"},
                 "matches": {
+                    # No "format": "regex": JSON Schema means ECMA-262 by it, and the
+                    # dialect is RE2's (editors would flag valid patterns).
                     "type": "string",
-                    "format": "regex",
                     "maxLength": MAX_PATTERN_CHARS,
                     "description": (
                         "A pattern searched anywhere in the text, in RE2 syntax "

@@ -16,7 +16,6 @@ from prometheus_client import CollectorRegistry
 
 from slawatch.agents.ingest import (
     MAX_BATCH_BYTES,
-    MAX_DEAD_LETTER_ORIGINAL_BYTES,
     IngestService,
     encode_normalised,
     route,
@@ -30,6 +29,7 @@ from slawatch.schemas.deadletter import (
     MAX_DEAD_LETTER_BYTES,
     MAX_DETAIL_CHARS,
     MAX_KEY_BYTES,
+    MAX_ORIGINAL_BYTES,
     DeadLetter,
     dead_letter,
 )
@@ -162,12 +162,12 @@ def test_valid_and_invalid_interleaved_lose_nothing() -> None:
 
 
 def test_huge_input_is_cut_in_the_dead_letter_and_says_so() -> None:
-    huge = b"x" * (MAX_DEAD_LETTER_ORIGINAL_BYTES + 10)
+    huge = b"x" * (MAX_ORIGINAL_BYTES + 10)
     routed = run([record("tickets", 5, huge, key=None)], max_event_bytes=10**7)
     ((_, letter),) = routed.dead_letters
     assert letter.reason == RejectReason.NOT_JSON.value
     assert letter.original_truncated and letter.original_bytes == len(huge)
-    assert len(base64.b64decode(letter.original_b64)) == MAX_DEAD_LETTER_ORIGINAL_BYTES
+    assert len(base64.b64decode(letter.original_b64)) == MAX_ORIGINAL_BYTES
     assert letter.original_key_b64 is None
 
 

@@ -178,10 +178,9 @@ HOSTILE = {
     ),
     "an integer of 5,000 digits": (
         rule("{custom_fields.x: {greater: " + "9" * 5000 + "}}"),
-        "p.yaml:8: rules[0] (r).when.custom_fields.x.greater: cannot be read as a value: "
-        "Exceeds the limit (4300 digits) for integer string conversion: value has 5000 "
-        "digits; use sys.set_int_max_str_digits() to increase the limit "
-        "(hint: quote it to mean the text as written)",
+        # past the reader's longest value (4,096 characters) before Python's 4,300 digits
+        "p.yaml:8: (document): a value of 5,000 characters; at most 4,096 "
+        "(hint: names, patterns and descriptions are short)",
     ),
     "a duration too long for a float": (
         HEAD + "levels:\n  normal:\n    targets: {first_reply: " + "9" * 400 + "d}\n",
@@ -196,8 +195,8 @@ HOSTILE = {
     "a time zone name too long for the file system": (
         HEAD + "calendars:\n  c:\n    time_zone: " + "a" * 5000 + "\n"
         "    hours: {mon-fri: ['09:00-17:00']}\n" + CALENDAR_LEVEL,
-        f"p.yaml:5: calendars.c.time_zone: unknown time zone '{'a' * 5000}' "
-        "(hint: an IANA zone: Europe/London, America/New_York, Asia/Ho_Chi_Minh)",
+        "p.yaml:5: (document): a value of 5,000 characters; at most 4,096 "
+        "(hint: names, patterns and descriptions are short)",
     ),
     "a lone surrogate (text no file or record holds)": (
         HEAD + LEVEL + "description: \ud800\n",
@@ -491,8 +490,10 @@ def test_a_policy_of_many_large_patterns_costs_a_few_compilations() -> None:
     began = time.perf_counter()
     lines = load_problems(text)
     assert time.perf_counter() - began < 3.0
-    assert len(lines) == 400
-    assert sum("not compiled" in line for line in lines) >= 390
+    # 400 problems, of which a rejection keeps the first hundred and counts the rest
+    assert len(lines) == yamlfile.MAX_PROBLEMS + 1
+    assert lines[-1].endswith("more problems not listed (hint: fix these first)")
+    assert sum("not compiled" in line for line in lines) >= 90
 
 
 # --- the README ---------------------------------------------------------------------------
@@ -505,6 +506,8 @@ def test_the_readme_gives_the_limits_and_the_dialect() -> None:
         f"{yamlfile.MAX_DOCUMENT_BYTES:,}",
         f"{yamlfile.MAX_DEPTH}",
         f"{yamlfile.MAX_NODES:,}",
+        f"{yamlfile.MAX_SCALAR_CHARS:,}",
+        f"{yamlfile.MAX_PROBLEMS}",
         f"{policy_regex.MAX_PATTERN_CHARS}",
         f"{policy_regex.MAX_PROGRAM_SIZE:,}",
         f"{policy_regex.MAX_TOTAL_PROGRAM_SIZE:,}",
@@ -595,3 +598,79 @@ def test_the_collector_is_paused_only_while_a_policy_is_read() -> None:
         assert not gc.isenabled()  # not turned on by a reader that did not turn it off
     finally:
         gc.enable()
+
+
+# --- what a rejection quotes is bounded (review of issue 9) -------------------------------
+
+
+def test_a_value_longer_than_the_limit_is_refused_with_its_line() -> None:
+    text = HEAD + "description: " + "x" * (yamlfile.MAX_SCALAR_CHARS + 1) + "\n" + LEVEL
+    with pytest.raises(PolicyFileError) as caught:
+        parse_policy(text, "p.yaml")
+    assert caught.value.lines() == [
+        f"p.yaml:3: (document): a value of {yamlfile.MAX_SCALAR_CHARS + 1:,} characters; "
+        f"at most {yamlfile.MAX_SCALAR_CHARS:,} (hint: names, patterns and descriptions are short)"
+    ]
+
+
+def test_an_alias_to_a_long_value_counts_as_its_text() -> None:
+    """Aliases of a 4,000-character value, each quoted by its problem, cost what writing
+    the text out would: refused by the value count, not read problem by problem."""
+    rules = "".join(f"  - {{name: r{i}, set_level: *b}}\n" for i in range(5000))
+    text = HEAD + "description: &b " + "x" * 4000 + "\n" + LEVEL + "rules:\n" + rules
+    with pytest.raises(PolicyFileError) as caught:
+        parse_policy(text, "p.yaml")
+    (line,) = caught.value.lines()
+    assert "more than 50,000 values once aliases are expanded" in line
+
+
+def test_a_rejection_keeps_at_most_a_hundred_short_problems() -> None:
+    rules = "".join(f"  - {{name: r{i}, set_level: *b}}\n" for i in range(1500))
+    text = HEAD + "description: &b " + "x" * 2000 + "\n" + LEVEL + "rules:\n" + rules
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        with pytest.raises(PolicyFileError) as caught:
+            parse_policy(text, "p.yaml")
+        lines = caught.value.lines()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - started < 2
+    assert peak < 64 * 2**20
+    assert len(lines) == yamlfile.MAX_PROBLEMS + 1
+    assert lines[-1].endswith(
+        ": (document): 1,400 more problems not listed (hint: fix these first)"
+    )
+    assert all(len(line) < 4 * yamlfile.MAX_PROBLEM_CHARS for line in lines)
+    assert "rules[0] (r0).set_level: no level 'xxxx" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "version: " + "v" * 129 + "\ndefault_level: normal\n" + LEVEL,
+            "p.yaml:1: version: 129 characters; at most 128 "
+            "(hint: SLA events and a metric label carry it)",
+        ),
+        (
+            HEAD + "levels:\n  " + "n" * 129 + ":\n    targets: {first_reply: 8h}\n",
+            "p.yaml:4: levels." + "n" * 129 + ": a name of 129 characters; at most 128 "
+            "(hint: SLA events carry it)",
+        ),
+    ],
+)
+def test_names_that_every_sla_event_carries_are_bounded(text: str, expected: str) -> None:
+    with pytest.raises(PolicyFileError) as caught:
+        parse_policy(text, "p.yaml")
+    assert expected in caught.value.lines()
+
+
+def test_a_time_zone_name_past_any_real_one_is_unknown() -> None:
+    text = calendar().replace("Europe/London", "a/" * 400)
+    with pytest.raises(PolicyFileError) as caught:
+        parse_policy(text, "p.yaml")
+    (line,) = caught.value.lines()
+    assert line.startswith("p.yaml:5: calendars.c.time_zone: unknown time zone 'a/a/")
+    assert "RecursionError" not in line

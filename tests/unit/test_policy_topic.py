@@ -55,6 +55,9 @@ def test_a_policy_that_loads_is_taken_and_scaled_like_the_file(follower) -> None
         b"[1, 2]",
         orjson.dumps({"v": 1, "text": 42}),
         orjson.dumps({"v": 1}),
+        # anybody's bytes: a source nested 1,000 deep once crashed every follower
+        b'{"v":1,"text":"x: 1","source":' + b"[" * 1000 + b"]" * 1000 + b"}",
+        orjson.dumps({"v": 1, "text": BAD, "source": "s" * 100_000}),
     ],
 )
 def test_a_record_that_does_not_load_is_rejected_and_the_policy_stays(follower, value) -> None:
@@ -65,6 +68,7 @@ def test_a_record_that_does_not_load_is_rejected_and_the_policy_stays(follower, 
     rejected = f.status()["policy_last_rejected"]
     assert rejected["offset"] == 1 and rejected["errors"]
     assert all(line.startswith("slawatch-policy@1") for line in rejected["errors"])
+    assert all(len(line) < 1000 for line in rejected["errors"])
     assert _value(metrics, "slawatch_policy_rejected_total") == 1
 
 

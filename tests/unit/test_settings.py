@@ -52,6 +52,7 @@ def test_config_file_from_environment(tmp_path) -> None:
         ("- just\n- a list\n", 1, "(top level)", "mapping"),
         ("max_future_skew_s: -1\n", 1, "max_future_skew_s", "greater than 0"),
         ("partitions: true\n", 1, "partitions", "expected an integer"),
+        ("max_event_bytes: 600000\n", 1, "max_event_bytes", "at most 524288"),
         ("app_id: x\nweb_port: 2026-02-30\n", 2, "web_port", "not a value YAML can read"),
         ("app_id: x\nstore: !!python/name:os.system\n", 2, "store", "not a value YAML can read"),
     ],
@@ -148,3 +149,10 @@ def test_a_settings_file_past_the_readers_limits_is_one_error(tmp_path, text, li
     message = str(caught.value)
     assert message.startswith(f"{path}:{line}: (syntax): "), message
     assert words in message and "\n" not in message
+
+
+def test_the_largest_event_setting_is_what_ingest_forwards() -> None:
+    from slawatch.agents.ingest import MAX_FORWARDED_EVENT_BYTES
+    from slawatch.config.settings import MAX_EVENT_BYTES_LIMIT
+
+    assert MAX_EVENT_BYTES_LIMIT == MAX_FORWARDED_EVENT_BYTES

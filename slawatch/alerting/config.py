@@ -1,0 +1,120 @@
+"""The routing file: receivers and routes, read with every problem and its line.
+
+:func:`parse_routing` reads the whole document through :mod:`slawatch.yamlfile` (the
+same limits as a policy file) and reports every problem as
+``file:line: field: message (hint: ...)``, as ``slawatch check-config`` prints them.
+Secrets are resolved from the environment or files while reading; a problem names the
+variable or the file, never a value.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from slawatch.alerting.receivers import Receiver, read_receivers
+from slawatch.alerting.routes import Route, read_routes
+from slawatch.errors import SlawatchError
+from slawatch.policy.problems import PolicyReader
+from slawatch.yamlfile import Problem, YamlLimitError, YamlSyntaxError, compose
+
+TOP_LEVEL = ("receivers", "routes")
+_EXAMPLE = "start from the README's alert routing example"
+
+
+class RoutingFileError(SlawatchError):
+    """A routing file that cannot be used; holds every problem found."""
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        self.source = source
+        self.problems = problems
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(problems[0].render(source) + more)
+
+    def lines(self) -> list[str]:
+        return [p.render(self.source) for p in self.problems]
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingConfig:
+    receivers: Mapping[str, Receiver] = field(hash=False)
+    routes: tuple[Route, ...]
+
+    def summary(self) -> str:
+        steps = sum(len(route.steps) for route in self.routes)
+        return f"routing: {len(self.receivers)} receivers, {len(self.routes)} routes, {steps} steps"
+
+
+def parse_routing(
+    text: str, source: str, *, env: Mapping[str, str] | None = None, base_dir: Path | None = None
+) -> RoutingConfig:
+    """The routing in ``text``; :class:`RoutingFileError` lists every problem.
+
+    ``env`` holds the variables secrets are read from (the process's by default);
+    ``{file: ...}`` paths are relative to ``base_dir`` (the current folder by default)."""
+    r = PolicyReader()
+    config = None
+    with r.guard(None, "(document)"):
+        config = _parse(text, r, os.environ if env is None else env, base_dir or Path())
+    if config is None:
+        raise RoutingFileError(
+            source, r.all_problems() or [Problem(1, "(document)", "cannot be read")]
+        )
+    return config
+
+
+def _parse(
+    text: str, r: PolicyReader, env: Mapping[str, str], base_dir: Path
+) -> RoutingConfig | None:
+    try:
+        root = compose(text)
+    except YamlLimitError as exc:
+        r.problems.append(Problem(exc.line or 1, "(document)", exc.message, exc.hint))
+        return None
+    except YamlSyntaxError as exc:
+        r.problems.append(Problem(exc.line or 1, "(syntax)", exc.message))
+        return None
+    if root is None:
+        r.fail(None, "(document)", "the file is empty", hint=_EXAMPLE)
+        return None
+    if not isinstance(root, yaml.MappingNode):
+        r.fail(root, "(top level)", "expected a mapping (key: value lines)", hint=_EXAMPLE)
+        return None
+    top = r.mapping(root, "", TOP_LEVEL)
+    receivers: dict[str, Receiver | None] = {}
+    if "receivers" not in top:
+        r.fail(root, "receivers", "missing", hint="receivers: {oncall: {type: pagerduty, ...}}")
+    else:
+        receivers = read_receivers(r, top["receivers"][1], env, base_dir)
+    routes: list[Route | None] = []
+    if "routes" not in top:
+        r.fail(
+            root, "routes", "missing", hint="routes: [{escalation: [{on: breached, to: [oncall]}]}]"
+        )
+    else:
+        routes = read_routes(r, top["routes"][1], set(receivers))
+    if r.found:
+        return None
+    return RoutingConfig(
+        {name: rc for name, rc in receivers.items() if rc is not None},
+        tuple(route for route in routes if route is not None),
+    )
+
+
+def load_routing(path: Path, *, env: Mapping[str, str] | None = None) -> RoutingConfig:
+    """The routing file at ``path``; ``{file: ...}`` secrets relative to its folder."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SlawatchError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        problem = Problem(line, "(document)", f"not UTF-8 text: {exc.reason} (byte {exc.start})")
+        raise RoutingFileError(str(path), [problem]) from None
+    return parse_routing(text, str(path), env=env, base_dir=path.parent)

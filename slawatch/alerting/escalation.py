@@ -1,0 +1,206 @@
+"""The escalation planner: what to send for one SLA cycle, and when to look again.
+
+Pure, in the style of the core's scheduler: no I/O, no clock of its own (``now_ms`` is
+passed in), frozen values in and out. The notifier (a later session) keeps one
+:class:`AlertState` per cycle, calls :func:`plan` for every SLA event record and
+:func:`tick` when ``next_wake_ms`` comes, sends the :class:`Notification` s and stores the
+new state.
+
+For each record, the routes that match it (in order, stopping at the first without
+``continue``) contribute their steps ``on`` the record's kind:
+
+- ``at_risk`` / ``breached``: a *trigger* to each receiver of the step, now, or ``after``
+  a while (counted from ``now_ms`` when the record is planned) if the cycle is still open
+  then; then a *repeat* every ``repeat`` while it stays open (repeats missed while the
+  notifier was down are not sent late: one is sent, for the latest slot);
+- ``missed`` / ``level_changed``: a one-off *notice* (nothing to resolve).
+
+When the cycle ends (``met``, ``missed``, ``cancelled``) or a breach is ``retracted``,
+each receiver that got a trigger gets one *resolve*, and nothing more is sent for the
+cycle. Every notification has a stable id (the cycle, the receiver, the step and what it
+is), sent at most once per cycle: a record seen twice sends nothing twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from slawatch.alerting.config import RoutingConfig
+from slawatch.alerting.routes import ALERT_KINDS, MATCH_FIELDS, Step
+from slawatch.schemas.sla_events import SlaEventRecord
+
+NotificationKind = Literal["trigger", "repeat", "resolve", "notice"]
+#: Kinds that end the cycle's alerting: every receiver alerted gets a resolve.
+ENDING_KINDS = frozenset({"met", "missed", "cancelled", "retracted"})
+#: The step of a resolve (it belongs to no step).
+RESOLVE_STEP = "resolve"
+
+
+def cycle_id_of(event_id: str) -> str:
+    """The cycle of an SLA event id ``conversation key|metric|cycle|kind[@ms]``."""
+    return event_id.rsplit("|", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One message to one receiver. ``id`` is stable (for deduplication downstream)."""
+
+    id: str
+    cycle_id: str
+    receiver: str
+    step: str
+    kind: NotificationKind
+    record: SlaEventRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    """A step waiting for time: its trigger (``after``, when ``triggered_ms`` is None) or
+    its next repeat (slots at ``triggered_ms + k * repeat_ms``)."""
+
+    step: str
+    receivers: tuple[str, ...]
+    due_ms: int
+    repeat_ms: int | None = None
+    triggered_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertState:
+    """What the notifier remembers of one cycle."""
+
+    cycle_id: str
+    record: SlaEventRecord
+    """The latest record of the cycle (what a timed notification is about)."""
+    open: bool = True
+    notified: tuple[tuple[str, str], ...] = ()
+    """(receiver, step id) of every trigger sent, in order."""
+    sent: frozenset[str] = frozenset()
+    """The id of every notification sent."""
+    armed: frozenset[str] = frozenset()
+    """Steps on at_risk/breached already started (so a repeated record starts none twice)."""
+    timers: tuple[Timer, ...] = ()
+
+    @property
+    def alerted(self) -> tuple[str, ...]:
+        """The receivers that got a trigger, each once, in order."""
+        return tuple(dict.fromkeys(receiver for receiver, _ in self.notified))
+
+    @property
+    def next_wake_ms(self) -> int | None:
+        if not self.open or not self.timers:
+            return None
+        return min(timer.due_ms for timer in self.timers)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    state: AlertState
+    notifications: tuple[Notification, ...]
+
+    @property
+    def next_wake_ms(self) -> int | None:
+        """When to call :func:`tick` next; None when nothing waits for time."""
+        return self.state.next_wake_ms
+
+
+def matching_steps(config: RoutingConfig, record: SlaEventRecord) -> list[Step]:
+    """The steps of every route that matches ``record``, on its kind, in route order."""
+    values = {name: getattr(record, name) for name in MATCH_FIELDS}
+    steps: list[Step] = []
+    for route in config.routes:
+        if route.matches(values):
+            steps.extend(step for step in route.steps if step.on == record.kind)
+            if not route.continue_:
+                break
+    return steps
+
+
+class _Builder:
+    """A state being changed, and the notifications it produced."""
+
+    def __init__(self, state: AlertState) -> None:
+        self.state = state
+        self.out: list[Notification] = []
+
+    def send(self, receiver: str, step: str, kind: NotificationKind, suffix: str) -> None:
+        state = self.state
+        note_id = f"{state.cycle_id}|{receiver}|{suffix}"
+        if note_id in state.sent:
+            return
+        notified = state.notified
+        if kind == "trigger":
+            notified = (*notified, (receiver, step))
+        self.state = replace(state, sent=state.sent | {note_id}, notified=notified)
+        self.out.append(Notification(note_id, state.cycle_id, receiver, step, kind, state.record))
+
+    def trigger(self, step: str, receivers: tuple[str, ...]) -> None:
+        for receiver in receivers:
+            self.send(receiver, step, "trigger", f"{step}|trigger")
+
+    def plan(self) -> Plan:
+        return Plan(self.state, tuple(self.out))
+
+
+def plan(
+    config: RoutingConfig, state: AlertState | None, record: SlaEventRecord, now_ms: int
+) -> Plan:
+    """What to send now for ``record``, given the cycle's ``state`` (None for a cycle not
+    seen before), and the new state."""
+    cycle_id = cycle_id_of(record.event_id)
+    if state is None:
+        state = AlertState(cycle_id, record)
+    elif state.cycle_id != cycle_id:
+        raise ValueError(f"record of cycle {cycle_id!r} given the state of {state.cycle_id!r}")
+    if not state.open:
+        return Plan(state, ())
+    b = _Builder(replace(state, record=record))
+    what = record.event_id.rsplit("|", 1)[1]  # the kind, with @ms for level_changed
+    for step in matching_steps(config, record):
+        if step.on not in ALERT_KINDS:
+            for receiver in step.to:
+                b.send(receiver, step.id, "notice", f"{step.id}|{what}")
+            continue
+        if step.id in b.state.armed:
+            continue
+        b.state = replace(b.state, armed=b.state.armed | {step.id})
+        if step.after_ms is not None:
+            timer = Timer(step.id, step.to, now_ms + step.after_ms, step.repeat_ms)
+            b.state = replace(b.state, timers=(*b.state.timers, timer))
+            continue
+        b.trigger(step.id, step.to)
+        if step.repeat_ms is not None:
+            timer = Timer(step.id, step.to, now_ms + step.repeat_ms, step.repeat_ms, now_ms)
+            b.state = replace(b.state, timers=(*b.state.timers, timer))
+    if record.kind in ENDING_KINDS:
+        for receiver in b.state.alerted:
+            b.send(receiver, RESOLVE_STEP, "resolve", RESOLVE_STEP)
+        b.state = replace(b.state, open=False, timers=())
+    return b.plan()
+
+
+def tick(state: AlertState, now_ms: int) -> Plan:
+    """What the passing of time sends by ``now_ms``: delayed triggers and repeats."""
+    if not state.open:
+        return Plan(state, ())
+    b = _Builder(state)
+    timers: list[Timer] = []
+    for timer in sorted(state.timers, key=lambda t: t.due_ms):  # what was due first, first
+        if timer.due_ms > now_ms:
+            timers.append(timer)
+            continue
+        if timer.triggered_ms is None:  # the step's delayed trigger
+            b.trigger(timer.step, timer.receivers)
+            if timer.repeat_ms is not None:  # repeats from its due; slots passed are skipped
+                slot = (now_ms - timer.due_ms) // timer.repeat_ms
+                due = timer.due_ms + (slot + 1) * timer.repeat_ms
+                timers.append(replace(timer, triggered_ms=timer.due_ms, due_ms=due))
+            continue
+        repeat_ms = timer.repeat_ms or 1  # a timer with triggered_ms always has repeat_ms
+        slot = (now_ms - timer.triggered_ms) // repeat_ms
+        for receiver in timer.receivers:
+            b.send(receiver, timer.step, "repeat", f"{timer.step}|repeat-{slot}")
+        timers.append(replace(timer, due_ms=timer.triggered_ms + (slot + 1) * repeat_ms))
+    b.state = replace(b.state, timers=tuple(timers))
+    return b.plan()

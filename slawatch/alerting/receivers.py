@@ -1,0 +1,263 @@
+"""The ``receivers`` section of a routing file: where notifications would go.
+
+Each receiver has a ``type`` and that type's fields. URLs must be http(s). Secrets
+(routing keys, webhook URLs and secrets, SMTP passwords) are never written in the file:
+a secret field is ``{env: VAR}`` or ``{file: PATH}``, resolved when the file is read, and
+held as a :class:`Secret` that shows itself masked in a repr, a string, a format, a log
+line or a problem. A problem names the variable or the file, never the value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
+
+from slawatch.policy.problems import PolicyReader
+
+MASK = "**********"
+#: The longest secret file read.
+MAX_SECRET_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Secret:
+    """A secret value and where it came from (``env:VAR`` or ``file:PATH``).
+
+    Unlike ``slawatch.config.settings.Secret`` (a ``str``, whose ``str()`` and f-string
+    give the value), this is not a string: only :meth:`reveal` gives the value.
+    """
+
+    source: str
+    _value: str = field(compare=True)
+
+    def reveal(self) -> str:
+        """The value itself: for a channel building its request, nothing else."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({self.source}, {MASK!r})"
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __format__(self, spec: str) -> str:
+        return MASK
+
+
+#: A field's kind: how it is written and checked.
+URL, SECRET, SECRET_URL, TEXT, EMAIL, EMAILS, HOST_PORT = (
+    "url", "secret", "secret_url", "text", "email", "emails", "host_port",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    kind: str
+    required: bool
+    example: str
+
+
+#: The receiver types and their fields.
+RECEIVER_TYPES: dict[str, dict[str, FieldSpec]] = {
+    "alertmanager": {"url": FieldSpec(URL, True, "url: http://alertmanager:9093")},
+    "pagerduty": {
+        "routing_key": FieldSpec(SECRET, True, "routing_key: {env: PAGERDUTY_ROUTING_KEY}"),
+        "url": FieldSpec(URL, False, "url: https://events.pagerduty.com/v2/enqueue"),
+    },
+    "slack": {
+        "webhook_url": FieldSpec(SECRET_URL, True, "webhook_url: {env: SLACK_WEBHOOK_URL}"),
+        "channel": FieldSpec(TEXT, False, "channel: '#support-sla'"),
+    },
+    "webhook": {
+        "url": FieldSpec(URL, True, "url: https://hooks.example.com/sla"),
+        "secret": FieldSpec(SECRET, False, "secret: {file: /run/secrets/webhook}"),
+    },
+    "email": {
+        "to": FieldSpec(EMAILS, True, "to: [oncall@example.com]"),
+        "from": FieldSpec(EMAIL, True, "from: slawatch@example.com"),
+        "smtp": FieldSpec(HOST_PORT, True, "smtp: smtp.example.com:587"),
+        "username": FieldSpec(TEXT, False, "username: slawatch"),
+        "password": FieldSpec(SECRET, False, "password: {env: SMTP_PASSWORD}"),
+    },
+}
+
+FieldValue = str | tuple[str, ...] | Secret
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_HOST_PORT = re.compile(r"^[A-Za-z0-9.-]+:([0-9]{1,5})$")
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_ENV_VAR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Receiver:
+    """One receiver: its name, type and fields (secrets as :class:`Secret`)."""
+
+    name: str
+    type: str
+    fields: Mapping[str, FieldValue] = field(hash=False)
+
+
+def is_http_url(text: str) -> bool:
+    try:
+        parts = urlsplit(text)
+        return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in text
+    except ValueError:
+        return False
+
+
+def read_receivers(
+    r: PolicyReader, node: yaml.Node, env: Mapping[str, str], base_dir: Path
+) -> dict[str, Receiver | None]:
+    """The ``receivers`` section by name; None for a receiver with problems."""
+    out: dict[str, Receiver | None] = {}
+    for name, (name_node, value_node) in r.mapping(node, "receivers").items():
+        out[name] = None
+        here = f"receivers.{name}"
+        if not _NAME.match(name):
+            r.fail(name_node, here, "a name is 1 to 64 letters, digits, '_', '-' or '.'")
+            continue
+        with r.guard(value_node, here):
+            out[name] = _receiver(r, name, value_node, env, base_dir)
+    return out
+
+
+def _receiver(
+    r: PolicyReader, name: str, node: yaml.Node, env: Mapping[str, str], base_dir: Path
+) -> Receiver | None:
+    here = f"receivers.{name}"
+    before = r.found
+    keys = r.mapping(node, here)
+    if "type" not in keys:
+        r.fail(node, f"{here}.type", "missing", hint=f"types: {', '.join(RECEIVER_TYPES)}")
+        return None
+    type_ = r.text(keys["type"][1], f"{here}.type")
+    if type_ is None:
+        return None
+    specs = RECEIVER_TYPES.get(type_)
+    if specs is None:
+        r.fail(keys["type"][1], f"{here}.type", f"unknown type {type_!r}",
+               hint=f"types: {', '.join(RECEIVER_TYPES)}")  # fmt: skip
+        return None
+    fields: dict[str, FieldValue] = {}
+    for key, (key_node, value_node) in keys.items():
+        if key == "type":
+            continue
+        spec = specs.get(key)
+        if spec is None:
+            r.fail(key_node, f"{here}.{key}", f"not a field of a {type_} receiver",
+                   hint=f"{type_} fields: {', '.join(specs)}")  # fmt: skip
+            continue
+        value = _field(r, spec, value_node, f"{here}.{key}", env, base_dir)
+        if value is not None:
+            fields[key] = value
+    for key, spec in specs.items():
+        if spec.required and key not in keys:
+            r.fail(node, f"{here}.{key}", f"a {type_} receiver needs {key}", hint=spec.example)
+    if r.found > before:
+        return None
+    return Receiver(name, type_, fields)
+
+
+def _field(
+    r: PolicyReader,
+    spec: FieldSpec,
+    node: yaml.Node,
+    here: str,
+    env: Mapping[str, str],
+    base_dir: Path,
+) -> FieldValue | None:
+    if spec.kind in (SECRET, SECRET_URL):
+        secret = _secret(r, node, here, env, base_dir, spec.example)
+        if secret is not None and spec.kind == SECRET_URL and not is_http_url(secret.reveal()):
+            r.fail(node, here, f"the value of {secret.source} is not an http(s) URL",
+                   hint="https://hooks.slack.com/services/...")  # fmt: skip
+            return None
+        return secret
+    if spec.kind == EMAILS:
+        values = []
+        for item in r.sequence(node, here):
+            text = _checked(r, EMAIL, item, here)
+            if text is not None:
+                values.append(text)
+        if isinstance(node, yaml.SequenceNode) and not node.value:
+            r.fail(node, here, "an empty list", hint=spec.example)
+        return tuple(values)
+    return _checked(r, spec.kind, node, here)
+
+
+def _checked(r: PolicyReader, kind: str, node: yaml.Node, here: str) -> str | None:
+    text = r.text(node, here)
+    if text is None:
+        return None
+    if kind == URL and not is_http_url(text):
+        r.fail(node, here, f"{text!r} is not an http(s) URL", hint="http://host:port/path")
+        return None
+    if kind == EMAIL and not _EMAIL.match(text):
+        r.fail(node, here, f"{text!r} is not an e-mail address", hint="oncall@example.com")
+        return None
+    if kind == HOST_PORT:
+        match = _HOST_PORT.match(text)
+        if match is None or not 0 < int(match.group(1)) < 65536:
+            r.fail(node, here, f"{text!r} is not host:port", hint="smtp.example.com:587")
+            return None
+    return text
+
+
+def _secret(
+    r: PolicyReader,
+    node: yaml.Node,
+    here: str,
+    env: Mapping[str, str],
+    base_dir: Path,
+    example: str,
+) -> Secret | None:
+    if not isinstance(node, yaml.MappingNode):
+        # The value is never quoted back: it may be the secret itself.
+        r.fail(node, here, "a secret is not written in the file",
+               hint="{env: VARIABLE} or {file: /path/to/file}")  # fmt: skip
+        return None
+    keys = r.mapping(node, here, ("env", "file"))
+    if len(keys) != 1:
+        if keys or not node.value:
+            r.fail(node, here, "give one of env or file", hint=example)
+        return None
+    (how, (_, value_node)), = keys.items()  # fmt: skip
+    ref = r.text(value_node, f"{here}.{how}")
+    if ref is None:
+        return None
+    if how == "env":
+        if not _ENV_VAR.match(ref):
+            r.fail(value_node, f"{here}.env", f"{ref!r} is not an environment variable name")
+            return None
+        value = env.get(ref)
+        if value is None:
+            r.fail(value_node, f"{here}.env", f"the environment variable {ref} is not set",
+                   hint=f"export {ref}=... before starting slawatch")  # fmt: skip
+            return None
+        source = f"env:{ref}"
+    else:
+        path = base_dir / ref
+        try:
+            if path.exists() and not path.is_file():  # a device or a pipe could block
+                raise OSError(0, "not a regular file")
+            with path.open("rb") as stream:
+                data = stream.read(MAX_SECRET_BYTES + 1)
+            if len(data) > MAX_SECRET_BYTES:
+                raise OSError(0, f"longer than {MAX_SECRET_BYTES:,} bytes")
+            value = data.decode("utf-8").rstrip("\r\n")
+        except (OSError, UnicodeError) as exc:
+            reason = getattr(exc, "strerror", None) or type(exc).__name__
+            r.fail(value_node, f"{here}.file", f"cannot read {str(path)!r}: {reason}",
+                   hint="a path relative to the routing file, or absolute")  # fmt: skip
+            return None
+        source = f"file:{ref}"
+    if not value.strip():
+        r.fail(value_node, f"{here}.{how}", f"{source} is empty")
+        return None
+    return Secret(source, value)

@@ -1,0 +1,279 @@
+"""The escalation planner (slawatch/alerting/escalation.py), on an injected clock.
+
+The issue's example: at_risk -> the team; breached -> on-call; still open 15 minutes later
+-> the manager; a repeat while open; met -> one resolve to each receiver alerted, and only
+to them. Also: retractions, ``continue``, one-off notices, duplicates, and (Hypothesis)
+the invariants over any sequence of records and ticks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from slawatch.alerting.config import RoutingConfig, parse_routing
+from slawatch.alerting.escalation import AlertState, Plan, cycle_id_of, plan, tick
+from slawatch.core.sla import SlaEventKind
+from slawatch.schemas.sla_events import SlaEventRecord
+
+M = 60_000
+T0 = 1_795_000_000_000
+CYCLE = "ticket:acme:48213|first_reply|1"
+
+ROUTING = """\
+receivers:
+  team: {type: slack, webhook_url: {env: SLACK}}
+  oncall: {type: pagerduty, routing_key: {env: PD}}
+  manager: {type: email, to: [m@example.com], from: s@example.com, smtp: "smtp.example.com:25"}
+  audit: {type: webhook, url: "https://audit.example.com/"}
+  ops: {type: webhook, url: "https://ops.example.com/"}
+routes:
+  - name: billing
+    match: {department: billing, metric: [first_reply, resolution]}
+    escalation:
+      - {on: at_risk, to: [team]}
+      - {on: breached, to: [oncall], repeat: 30m}
+      - {on: breached, after: 15m, to: [manager]}
+      - {on: missed, to: [ops]}
+    continue: true
+  - name: audit
+    match: {kind: [breached, level_changed]}
+    escalation:
+      - {on: breached, to: [audit]}
+      - {on: level_changed, to: [audit]}
+  - name: never
+    escalation:
+      - {on: breached, to: [ops]}
+"""
+
+
+@pytest.fixture(scope="module")
+def config() -> RoutingConfig:
+    return parse_routing(ROUTING, "r.yaml", env={"SLACK": "https://hooks.example.com/x", "PD": "k"})
+
+
+def record(kind: str, at_ms: int = T0, **fields: Any) -> SlaEventRecord:
+    suffix = f"{kind}@{at_ms}" if kind == "level_changed" else kind
+    values: dict[str, Any] = {
+        "schema_version": 1,
+        "event_id": f"{CYCLE}|{suffix}",
+        "kind": kind,
+        "metric": "first_reply",
+        "cycle": 1,
+        "conversation_key": "ticket:acme:48213",
+        "conversation_kind": "ticket",
+        "conversation_id": "48213",
+        "tenant": "acme",
+        "priority": "high",
+        "department": "billing",
+        "level": "high",
+        "policy_version": "p1",
+        "target_s": 3600.0,
+        "started_at": "2026-11-22T09:00:00.000Z",
+        "due_at": "2026-11-22T10:00:00.000Z",
+        "at_risk_at": "2026-11-22T09:45:00.000Z",
+        "at": "2026-11-22T10:00:00.000Z",
+        "elapsed_s": 3600.0,
+        "detected_at": "2026-11-22T10:00:00.500Z",
+        "detection_delay_ms": 500,
+        "late": False,
+    }
+    values.update(fields)
+    return SlaEventRecord(**values)
+
+
+def sent(p: Plan) -> list[tuple[str, str, str]]:
+    return [(n.kind, n.receiver, n.step) for n in p.notifications]
+
+
+def test_the_issue_example_on_an_injected_clock(config: RoutingConfig) -> None:
+    p = plan(config, None, record("at_risk"), T0)
+    assert sent(p) == [("trigger", "team", "billing.1")]
+    assert p.notifications[0].id == f"{CYCLE}|team|billing.1|trigger"
+    assert p.next_wake_ms is None
+
+    breached = T0 + 15 * M
+    p = plan(config, p.state, record("breached"), breached)
+    assert sent(p) == [("trigger", "oncall", "billing.2"), ("trigger", "audit", "audit.1")]
+    assert p.next_wake_ms == breached + 15 * M  # the manager's step
+
+    p = tick(p.state, breached + 15 * M - 1)
+    assert sent(p) == [] and p.next_wake_ms == breached + 15 * M
+    p = tick(p.state, breached + 15 * M)
+    assert sent(p) == [("trigger", "manager", "billing.3")]
+    assert p.next_wake_ms == breached + 30 * M  # on-call's repeat
+    p = tick(p.state, breached + 30 * M)
+    assert sent(p) == [("repeat", "oncall", "billing.2")]
+    assert p.notifications[0].id == f"{CYCLE}|oncall|billing.2|repeat-1"
+    assert p.next_wake_ms == breached + 60 * M
+
+    p = plan(config, p.state, record("met"), breached + 40 * M)
+    assert sent(p) == [
+        ("resolve", "team", "resolve"),
+        ("resolve", "oncall", "resolve"),
+        ("resolve", "audit", "resolve"),
+        ("resolve", "manager", "resolve"),
+    ]  # in the order they were alerted; not ops, which never was
+    assert {n.id for n in p.notifications} == {
+        f"{CYCLE}|{r}|resolve" for r in ("team", "oncall", "manager", "audit")
+    }
+    assert p.notifications[0].record.kind == "met"
+    assert not p.state.open and p.next_wake_ms is None
+    assert sent(tick(p.state, breached + 10_000 * M)) == []
+    assert sent(plan(config, p.state, record("breached"), breached + 50 * M)) == []
+
+
+def test_met_before_the_delay_never_reaches_the_manager(config: RoutingConfig) -> None:
+    p = plan(config, None, record("breached"), T0)
+    p = plan(config, p.state, record("met"), T0 + 14 * M)
+    assert sent(p) == [("resolve", "oncall", "resolve"), ("resolve", "audit", "resolve")]
+    assert sent(tick(p.state, T0 + 15 * M)) == []
+
+
+def test_a_retraction_resolves_and_the_met_after_it_sends_nothing(config: RoutingConfig) -> None:
+    p = plan(config, None, record("breached"), T0)
+    p = tick(p.state, T0 + 15 * M)
+    p = plan(config, p.state, record("retracted"), T0 + 20 * M)
+    assert sent(p) == [
+        ("resolve", "oncall", "resolve"),
+        ("resolve", "audit", "resolve"),
+        ("resolve", "manager", "resolve"),
+    ]
+    assert sent(plan(config, p.state, record("met"), T0 + 20 * M)) == []
+
+
+def test_missed_is_a_notice_to_those_not_alerted_and_a_resolve_to_the_others(
+    config: RoutingConfig,
+) -> None:
+    p = plan(config, None, record("at_risk"), T0)
+    p = plan(config, p.state, record("missed"), T0 + M)
+    assert sent(p) == [("notice", "ops", "billing.4"), ("resolve", "team", "resolve")]
+    assert p.notifications[0].id == f"{CYCLE}|ops|billing.4|missed"
+
+
+def test_cancelled_with_nobody_alerted_sends_nothing(config: RoutingConfig) -> None:
+    p = plan(config, None, record("cancelled", reason="closed"), T0)
+    assert sent(p) == [] and not p.state.open
+
+
+def test_level_changes_are_notices_each_with_its_own_id(config: RoutingConfig) -> None:
+    p = plan(config, None, record("level_changed", T0, previous_level="normal"), T0)
+    p = plan(config, p.state, record("level_changed", T0 + M, previous_level="high"), T0 + M)
+    p2 = plan(config, p.state, record("level_changed", T0 + M), T0 + 2 * M)  # a duplicate
+    assert sent(p2) == []
+    assert [n.id for n in p.notifications] == [f"{CYCLE}|audit|audit.2|level_changed@{T0 + M}"]
+    assert p.state.alerted == ()  # a notice opens nothing to resolve
+
+
+def test_continue_and_the_first_route_without_it(config: RoutingConfig) -> None:
+    # billing continues to audit; audit stops the search, so "never" is never reached.
+    p = plan(config, None, record("breached"), T0)
+    assert {n.receiver for n in p.notifications} == {"oncall", "audit"}
+    # not billing: audit applies and stops.
+    p = plan(config, None, record("breached", department="sales"), T0)
+    assert sent(p) == [("trigger", "audit", "audit.1")]
+    # neither billing nor audit (at_risk): "never" has no step on at_risk.
+    assert sent(plan(config, None, record("at_risk", department="sales"), T0)) == []
+    # a missing value matches nothing
+    p = plan(config, None, record("at_risk", department=None), T0)
+    assert sent(p) == []
+
+
+def test_a_record_seen_twice_sends_nothing_twice(config: RoutingConfig) -> None:
+    p = plan(config, None, record("breached"), T0)
+    again = plan(config, p.state, record("breached"), T0 + 5 * M)
+    assert sent(again) == [] and again.state.timers == p.state.timers
+
+
+def test_repeats_missed_while_down_are_not_sent_late(config: RoutingConfig) -> None:
+    p = plan(config, None, record("breached"), T0)
+    p = tick(p.state, T0 + 95 * M)  # the manager's trigger and one repeat, slot 3
+    assert sent(p) == [("trigger", "manager", "billing.3"), ("repeat", "oncall", "billing.2")]
+    assert p.notifications[1].id.endswith("|repeat-3")
+    assert p.next_wake_ms == T0 + 120 * M
+
+
+def test_a_delayed_step_with_a_repeat(config: RoutingConfig) -> None:
+    routing = ROUTING.replace("{on: breached, after: 15m, to: [manager]}",
+                              "{on: breached, after: 15m, to: [manager], repeat: 1h}")  # fmt: skip
+    cfg = parse_routing(routing, "r.yaml", env={"SLACK": "https://h.example.com/", "PD": "k"})
+    p = plan(cfg, None, record("breached"), T0)
+    p = tick(p.state, T0 + 15 * M)
+    assert ("trigger", "manager", "billing.3") in sent(p)
+    p = tick(p.state, T0 + 75 * M)
+    assert ("repeat", "manager", "billing.3") in sent(p)
+    assert f"{CYCLE}|manager|billing.3|repeat-1" in {n.id for n in p.notifications}
+
+
+def test_a_state_belongs_to_one_cycle(config: RoutingConfig) -> None:
+    assert cycle_id_of(f"{CYCLE}|level_changed@5") == CYCLE
+    p = plan(config, None, record("breached"), T0)
+    other = record("met", event_id="ticket:acme:1|first_reply|1|met")
+    with pytest.raises(ValueError, match="cycle"):
+        plan(config, p.state, other, T0)
+
+
+KINDS = [k.value for k in SlaEventKind]
+STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("record"), st.sampled_from(KINDS), st.sampled_from(["billing", "sales"])),
+        st.tuples(st.just("tick"), st.integers(0, 120), st.just("")),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps=STEPS)
+def test_invariants(config: RoutingConfig, steps: list[tuple[str, Any, str]]) -> None:
+    """Never a resolve without an earlier trigger to that receiver; each id at most once;
+    nothing after the cycle ends; each receiver alerted gets exactly one resolve when it
+    ends; the next wake is always in the future."""
+    state: AlertState | None = None
+    now = T0
+    ids: set[str] = set()
+    triggered: set[str] = set()
+    resolved: list[str] = []
+    ended = False
+    for what, arg, department in steps:
+        if what == "tick":
+            now += arg * M
+            if state is None:
+                continue
+            p = tick(state, now)
+        else:
+            fields: dict[str, Any] = {"department": department}
+            if arg == "cancelled":
+                fields["reason"] = "closed"
+            p = plan(config, state, record(arg, now, **fields), now)
+        if ended:
+            assert p.notifications == ()
+        for n in p.notifications:
+            assert n.id not in ids
+            ids.add(n.id)
+            if n.kind == "trigger":
+                triggered.add(n.receiver)
+            elif n.kind == "resolve":
+                assert n.receiver in triggered
+                resolved.append(n.receiver)
+            elif n.kind == "repeat":
+                assert n.receiver in triggered
+        state = p.state
+        assert p.next_wake_ms is None or p.next_wake_ms > now
+        if what == "record" and arg in ("met", "missed", "cancelled", "retracted"):
+            ended = True
+            assert sorted(resolved) == sorted(triggered) and len(set(resolved)) == len(resolved)
+            assert not state.open and p.next_wake_ms is None
+    if state is not None and not ended:
+        assert resolved == [] and set(state.alerted) == triggered
+
+
+def test_the_state_is_frozen(config: RoutingConfig) -> None:
+    p = plan(config, None, record("breached"), T0)
+    with pytest.raises(AttributeError):
+        p.state.open = False  # type: ignore[misc]
+    assert replace(p.state, open=False).open is False
