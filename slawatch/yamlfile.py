@@ -19,9 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
+
+from slawatch.errors import SlawatchError
 
 NULL_TAG = "tag:yaml.org,2002:null"
 
@@ -72,6 +75,20 @@ def _one_line(text: str) -> str:
     return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
+def read_text(path: Path) -> str:
+    """The text of the file at ``path``: a one-line :class:`SlawatchError` when it cannot
+    be read, a :class:`NotText` with the line when it is not UTF-8."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SlawatchError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise NotText(f"not UTF-8 text: {exc.reason} (byte {exc.start})", line) from None
+
+
 class YamlSyntaxError(Exception):
     """The text is not YAML; ``line`` is 1-based, 0 when PyYAML does not say where."""
 
@@ -80,6 +97,10 @@ class YamlSyntaxError(Exception):
         self.message = message
         self.line = line
         self.hint = hint
+
+
+class NotText(YamlSyntaxError):
+    """The file is not UTF-8 text."""
 
 
 class YamlLimitError(YamlSyntaxError):

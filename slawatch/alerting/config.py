@@ -20,7 +20,14 @@ from slawatch.alerting.receivers import Receiver, read_receivers
 from slawatch.alerting.routes import Route, read_routes
 from slawatch.errors import SlawatchError
 from slawatch.policy.problems import PolicyReader
-from slawatch.yamlfile import Problem, YamlLimitError, YamlSyntaxError, compose
+from slawatch.yamlfile import (
+    NotText,
+    Problem,
+    YamlLimitError,
+    YamlSyntaxError,
+    compose,
+    read_text,
+)
 
 TOP_LEVEL = ("receivers", "routes")
 _EXAMPLE = "start from the README's alert routing example"
@@ -108,13 +115,7 @@ def _parse(
 def load_routing(path: Path, *, env: Mapping[str, str] | None = None) -> RoutingConfig:
     """The routing file at ``path``; ``{file: ...}`` secrets relative to its folder."""
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SlawatchError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        problem = Problem(line, "(document)", f"not UTF-8 text: {exc.reason} (byte {exc.start})")
-        raise RoutingFileError(str(path), [problem]) from None
+        text = read_text(path)
+    except NotText as exc:
+        raise RoutingFileError(str(path), [Problem(exc.line, "(document)", exc.message)]) from None
     return parse_routing(text, str(path), env=env, base_dir=path.parent)

@@ -28,12 +28,11 @@ from slawatch.core.business_hours import BusinessCalendar
 from slawatch.core.calendar import Calendar
 from slawatch.core.policy import PolicyError, SlaLevel, SlaPolicy
 from slawatch.core.rules import RuleError, RuleSet
-from slawatch.errors import SlawatchError
 from slawatch.policy.calendars import read_calendars
 from slawatch.policy.levels import MAX_NAME_CHARS, read_levels
 from slawatch.policy.problems import PolicyFileError, PolicyReader, Problem
 from slawatch.policy.rules import read_rules
-from slawatch.yamlfile import YamlLimitError, YamlSyntaxError, compose
+from slawatch.yamlfile import NotText, YamlLimitError, YamlSyntaxError, compose, read_text
 
 #: The keys of the document.
 TOP_LEVEL = (
@@ -165,16 +164,10 @@ def read_policy_text(path: Path) -> str:
     """The text of the policy file at ``path``: a one-line error if it cannot be read, a
     :class:`PolicyFileError` with the line if it is not UTF-8."""
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SlawatchError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        problem = Problem(line, "(document)", f"not UTF-8 text: {exc.reason} (byte {exc.start})")
+        return read_text(path)
+    except NotText as exc:
+        problem = Problem(exc.line, "(document)", exc.message)
         raise PolicyFileError(str(path), [problem]) from None
-    return text
 
 
 def summary(policy: SlaPolicy) -> str:
