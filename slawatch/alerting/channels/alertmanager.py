@@ -1,0 +1,101 @@
+"""Alertmanager: the JSON list ``POST /api/v2/alerts`` takes.
+
+Labels are what Alertmanager groups, routes and deduplicates on, so they hold bounded
+values only: ``alertname`` (``SlaAtRisk``, ``SlaBreached``, ``SlaMissed``,
+``SlaLevelChanged``), ``metric``, ``level``, ``priority``, ``department``, ``queue``,
+``tenant``, ``severity``, ``source=slawatch``. The ticket, chat or call id is in the
+annotations, unless ``identity_labels=True`` adds ``conversation_kind``,
+``conversation_id`` and ``cycle`` as labels (then Alertmanager tells two conversations
+apart; without them, two open breaches with equal labels are one alert to it).
+
+An active alert has no ``endsAt`` (Alertmanager ends it after its ``resolve_timeout``
+unless it is sent again) or, with ``hold_s``, one that far in the future. A resolve
+sends the cycle's ``SlaAtRisk`` and ``SlaBreached`` alerts with ``endsAt`` now (the
+notification does not say which of the two the receiver got; resolving one that never
+fired notifies nobody).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slawatch.alerting.channels.common import facts, link, subject_of
+from slawatch.alerting.escalation import Notification
+from slawatch.alerting.receivers import Receiver
+from slawatch.core.timestamps import format_timestamp_ms, parse_timestamp_ms
+from slawatch.schemas.sla_events import SlaEventRecord
+
+ALERTNAMES = {
+    "at_risk": "SlaAtRisk",
+    "breached": "SlaBreached",
+    "missed": "SlaMissed",
+    "level_changed": "SlaLevelChanged",
+}
+SEVERITY = {"at_risk": "warning", "breached": "critical", "missed": "warning"}
+#: The alerts a resolve ends, and the record field each started at.
+RESOLVES = (("at_risk", "at_risk_at"), ("breached", "due_at"))
+_LABEL_FIELDS = ("metric", "level", "priority", "department", "queue", "tenant")
+
+
+def labels(record: SlaEventRecord, kind: str, *, identity_labels: bool = False) -> dict[str, str]:
+    """The alert's labels (empty values left out: Alertmanager treats them as absent)."""
+    out = {"alertname": ALERTNAMES[kind], "source": "slawatch"}
+    for name in _LABEL_FIELDS:
+        value = getattr(record, name)
+        if value:
+            out[name] = str(value)
+    out["severity"] = SEVERITY.get(kind, "info")
+    if identity_labels:
+        out["conversation_kind"] = record.conversation_kind
+        out["conversation_id"] = record.conversation_id
+        out["cycle"] = str(record.cycle)
+    return out
+
+
+def alerts(
+    note: Notification,
+    receiver: Receiver,
+    now_ms: int,
+    *,
+    link_template: str | None = None,
+    identity_labels: bool = False,
+    hold_s: int | None = None,
+) -> list[dict[str, Any]]:
+    """The body of ``POST /api/v2/alerts`` for ``note`` (to ``receiver``, an
+    alertmanager receiver; its ``url`` is where the sender posts)."""
+    if receiver.type != "alertmanager":
+        raise ValueError(f"receiver {receiver.name!r} is a {receiver.type} receiver")
+    r = note.record
+    url = link(link_template, r)
+    rows = facts(note, now_ms)
+    annotations = {
+        "summary": subject_of(note),
+        "description": "\n".join(f"{label}: {value}" for label, value in rows),
+        "conversation_id": r.conversation_id,
+        "conversation_key": r.conversation_key,
+        "event_id": r.event_id,
+        "notification_id": note.id,
+    }
+    if url:
+        annotations["link"] = url
+    now = format_timestamp_ms(now_ms)
+    if note.kind == "resolve":
+        kinds = [(kind, getattr(r, field)) for kind, field in RESOLVES]
+        ends_at: str | None = now
+    else:
+        kinds = [(r.kind, r.at)]
+        ends_at = None if hold_s is None else format_timestamp_ms(now_ms + hold_s * 1000)
+    out = []
+    for kind, started in kinds:
+        alert: dict[str, Any] = {
+            "labels": labels(r, kind, identity_labels=identity_labels),
+            "annotations": dict(annotations),
+            "startsAt": started,
+        }
+        if ends_at is not None:
+            # An alert never ends before it starts (a resolve of a cycle stopped early).
+            alert["endsAt"] = max(ends_at, started, key=parse_timestamp_ms)
+        if url:
+            alert["generatorURL"] = url
+        out.append(alert)
+    return out
