@@ -77,11 +77,19 @@ def _one_line(text: str) -> str:
 
 def read_text(path: Path) -> str:
     """The text of the file at ``path``: a one-line :class:`SlawatchError` when it cannot
-    be read, a :class:`NotText` with the line when it is not UTF-8."""
+    be read, a :class:`YamlLimitError` when it is larger than the reader reads, a
+    :class:`NotText` with the line when it is not UTF-8."""
     try:
-        data = path.read_bytes()
+        if not path.is_file():  # a folder, a pipe or a device: nothing to read to the end
+            raise SlawatchError(f"{path}: cannot read: not a regular file")
+        with path.open("rb") as file:
+            data = file.read(MAX_DOCUMENT_BYTES + 1)  # what is past the limit is not read
     except OSError as exc:
         raise SlawatchError(f"{path}: cannot read: {exc.strerror}") from None
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise YamlLimitError(
+            f"the file is larger than {MAX_DOCUMENT_BYTES:,} bytes", 1, hint="split it up"
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -21,7 +21,6 @@ from slawatch.alerting.routes import Route, read_routes
 from slawatch.errors import SlawatchError
 from slawatch.policy.problems import PolicyReader
 from slawatch.yamlfile import (
-    NotText,
     Problem,
     YamlLimitError,
     YamlSyntaxError,
@@ -116,6 +115,7 @@ def load_routing(path: Path, *, env: Mapping[str, str] | None = None) -> Routing
     """The routing file at ``path``; ``{file: ...}`` secrets relative to its folder."""
     try:
         text = read_text(path)
-    except NotText as exc:
-        raise RoutingFileError(str(path), [Problem(exc.line, "(document)", exc.message)]) from None
+    except YamlSyntaxError as exc:  # NotText, YamlLimitError
+        problem = Problem(exc.line, "(document)", exc.message, exc.hint)
+        raise RoutingFileError(str(path), [problem]) from None
     return parse_routing(text, str(path), env=env, base_dir=path.parent)

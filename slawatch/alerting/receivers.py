@@ -24,16 +24,28 @@ MASK = "**********"
 MAX_SECRET_BYTES = 64 * 1024
 
 
-@dataclass(frozen=True, slots=True, repr=False)
 class Secret:
     """A secret value and where it came from (``env:VAR`` or ``file:PATH``).
 
     Unlike ``slawatch.config.settings.Secret`` (a ``str``, whose ``str()`` and f-string
-    give the value), this is not a string: only :meth:`reveal` gives the value.
+    give the value), this is not a string, nor a dataclass (``dataclasses.asdict`` of a
+    receiver would copy the value out): only :meth:`reveal` gives the value.
     """
 
-    source: str
-    _value: str = field(compare=True)
+    __slots__ = ("_value", "source")
+
+    def __init__(self, source: str, value: str) -> None:
+        self.source = source
+        self._value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and (self.source, self._value) == (
+            other.source,
+            other._value,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.source, self._value))
 
     def reveal(self) -> str:
         """The value itself: for a channel building its request, nothing else."""

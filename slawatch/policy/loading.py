@@ -32,7 +32,7 @@ from slawatch.policy.calendars import read_calendars
 from slawatch.policy.levels import MAX_NAME_CHARS, read_levels
 from slawatch.policy.problems import PolicyFileError, PolicyReader, Problem
 from slawatch.policy.rules import read_rules
-from slawatch.yamlfile import NotText, YamlLimitError, YamlSyntaxError, compose, read_text
+from slawatch.yamlfile import YamlLimitError, YamlSyntaxError, compose, read_text
 
 #: The keys of the document.
 TOP_LEVEL = (
@@ -162,11 +162,11 @@ def load_policy(path: Path) -> SlaPolicy:
 
 def read_policy_text(path: Path) -> str:
     """The text of the policy file at ``path``: a one-line error if it cannot be read, a
-    :class:`PolicyFileError` with the line if it is not UTF-8."""
+    :class:`PolicyFileError` with the line if it is too large or not UTF-8."""
     try:
         return read_text(path)
-    except NotText as exc:
-        problem = Problem(exc.line, "(document)", exc.message)
+    except YamlSyntaxError as exc:  # NotText, YamlLimitError
+        problem = Problem(exc.line, "(document)", exc.message, exc.hint)
         raise PolicyFileError(str(path), [problem]) from None
 
 

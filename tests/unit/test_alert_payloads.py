@@ -180,6 +180,25 @@ def test_alertmanager_resolve_ends_the_cycles_alerts_now(config: RoutingConfig) 
         assert parse_timestamp_ms(alert["startsAt"]) <= NOW_MS + 60_000
 
 
+def test_alertmanager_resolve_before_due_sends_no_breach() -> None:
+    """A cycle met before due never breached: its resolve must not create a SlaBreached
+    alert starting at due (Alertmanager would show it active until then)."""
+    config = parse_routing(
+        'receivers:\n  am: {type: alertmanager, url: "http://alertmanager:9093"}\n'
+        "routes:\n  - escalation:\n      - {on: at_risk, to: [am]}\n",
+        "r.yaml",
+    )
+    before_due = DUE_MS - 10 * 60_000
+    at_risk = plan(config, None, record(SlaEventKind.AT_RISK, at_ms=DUE_MS - HOUR // 4),
+                   before_due - 60_000)  # fmt: skip
+    met = plan(config, at_risk.state, record(SlaEventKind.MET, at_ms=before_due), before_due)
+    (resolve,) = [n for n in met.notifications if n.kind == "resolve"]
+    body = alertmanager.alerts(resolve, receiver(config, "am"), before_due)
+    assert [a["labels"]["alertname"] for a in body] == ["SlaAtRisk"]
+    assert parse_timestamp_ms(body[0]["endsAt"]) == before_due
+    jsonschema.validate(body, ALERTMANAGER_SCHEMA)
+
+
 def test_alertmanager_identity_labels_only_when_asked(config: RoutingConfig) -> None:
     note = notes(config)[("am", "trigger")]
     (alert,) = alertmanager.alerts(note, receiver(config, "am"), NOW_MS, identity_labels=True)
@@ -426,3 +445,11 @@ def test_a_channel_refuses_another_type_of_receiver(config: RoutingConfig) -> No
             build(note, receiver(config, "team"), NOW_MS)
     with pytest.raises(ValueError, match="'pd' is a pagerduty receiver"):
         slack.message(note, receiver(config, "pd"), NOW_MS)
+
+
+def test_a_receiver_copied_as_a_dict_keeps_its_secrets_masked(config: RoutingConfig) -> None:
+    import dataclasses
+
+    for rc in config.receivers.values():
+        copied = repr(dataclasses.asdict(rc)) if dataclasses.is_dataclass(rc) else repr(rc)
+        assert not any(secret in copied for secret in SECRETS), copied

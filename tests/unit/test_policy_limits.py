@@ -10,6 +10,7 @@ the README documents.
 from __future__ import annotations
 
 import gc
+import os
 import re
 import subprocess
 import sys
@@ -674,3 +675,21 @@ def test_a_time_zone_name_past_any_real_one_is_unknown() -> None:
     (line,) = caught.value.lines()
     assert line.startswith("p.yaml:5: calendars.c.time_zone: unknown time zone 'a/a/")
     assert "RecursionError" not in line
+
+
+def test_a_file_is_read_only_up_to_the_limit_and_only_if_regular(tmp_path: Path) -> None:
+    from slawatch.errors import SlawatchError
+    from slawatch.policy import load_policy
+
+    big = tmp_path / "big.yaml"
+    big.write_bytes(b"a" * (yamlfile.MAX_DOCUMENT_BYTES * 4))
+    with pytest.raises(PolicyFileError) as caught:
+        load_policy(big)
+    assert caught.value.lines() == [
+        f"{big}:1: (document): the file is larger than {yamlfile.MAX_DOCUMENT_BYTES:,} bytes "
+        "(hint: split it up)"
+    ]
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)  # nobody writes to it: reading it would block forever
+    with pytest.raises(SlawatchError, match="not a regular file"):
+        load_policy(fifo)

@@ -10,9 +10,12 @@ apart; without them, two open breaches with equal labels are one alert to it).
 
 An active alert has no ``endsAt`` (Alertmanager ends it after its ``resolve_timeout``
 unless it is sent again) or, with ``hold_s``, one that far in the future. A resolve
-sends the cycle's ``SlaAtRisk`` and ``SlaBreached`` alerts with ``endsAt`` now (the
-notification does not say which of the two the receiver got; resolving one that never
-fired notifies nobody).
+sends, with ``endsAt`` now, the cycle's ``SlaAtRisk`` and ``SlaBreached`` alerts whose
+start has passed (the notification does not say which of the two the receiver got; one
+whose start is still ahead, a breach of a cycle met before due, never fired and is left
+out, or Alertmanager would show it active until then). Labels come from the record in
+hand: a resolve after the level, priority, department or queue changed does not match its
+trigger's labels yet (for the notifier to solve: keep the trigger's record).
 """
 
 from __future__ import annotations
@@ -80,7 +83,13 @@ def alerts(
         annotations["link"] = url
     now = format_timestamp_ms(now_ms)
     if note.kind == "resolve":
-        kinds = [(kind, getattr(r, field)) for kind, field in RESOLVES]
+        # Only the alerts that may have fired: one whose start is still ahead (a cycle met
+        # before due has no breach) would be a new, active alert until then.
+        kinds = [
+            (kind, started)
+            for kind, field in RESOLVES
+            if (started := getattr(r, field)) and parse_timestamp_ms(started) <= now_ms
+        ]
         ends_at: str | None = now
     else:
         kinds = [(r.kind, r.at)]
@@ -93,8 +102,7 @@ def alerts(
             "startsAt": started,
         }
         if ends_at is not None:
-            # An alert never ends before it starts (a resolve of a cycle stopped early).
-            alert["endsAt"] = max(ends_at, started, key=parse_timestamp_ms)
+            alert["endsAt"] = ends_at
         if url:
             alert["generatorURL"] = url
         out.append(alert)
