@@ -248,6 +248,21 @@ class YamlReader:
         self.omitted = 0
         self._constructor: yaml.SafeLoader | None = None
 
+    def document(self, text: str, *, empty_hint: str) -> yaml.Node | None:
+        """The root node of ``text``; None, with the problem recorded, when the text is
+        past a limit, not YAML, or empty."""
+        try:
+            node = compose(text)
+        except YamlLimitError as exc:
+            self.problems.append(Problem(exc.line or 1, "(document)", exc.message, exc.hint))
+            return None
+        except YamlSyntaxError as exc:
+            self.problems.append(Problem(exc.line or 1, "(syntax)", exc.message))
+            return None
+        if node is None:
+            self.fail(None, "(document)", "the file is empty", hint=empty_hint)
+        return node
+
     def fail(self, node: yaml.Node | None, field: str, message: str, hint: str = "") -> None:
         if len(self.problems) >= MAX_PROBLEMS:
             self.omitted += 1

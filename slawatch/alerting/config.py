@@ -22,9 +22,7 @@ from slawatch.errors import SlawatchError
 from slawatch.policy.problems import PolicyReader
 from slawatch.yamlfile import (
     Problem,
-    YamlLimitError,
     YamlSyntaxError,
-    compose,
     read_text,
 )
 
@@ -76,16 +74,8 @@ def parse_routing(
 def _parse(
     text: str, r: PolicyReader, env: Mapping[str, str], base_dir: Path
 ) -> RoutingConfig | None:
-    try:
-        root = compose(text)
-    except YamlLimitError as exc:
-        r.problems.append(Problem(exc.line or 1, "(document)", exc.message, exc.hint))
-        return None
-    except YamlSyntaxError as exc:
-        r.problems.append(Problem(exc.line or 1, "(syntax)", exc.message))
-        return None
+    root = r.document(text, empty_hint=_EXAMPLE)
     if root is None:
-        r.fail(None, "(document)", "the file is empty", hint=_EXAMPLE)
         return None
     if not isinstance(root, yaml.MappingNode):
         r.fail(root, "(top level)", "expected a mapping (key: value lines)", hint=_EXAMPLE)

@@ -32,7 +32,7 @@ from slawatch.policy.calendars import read_calendars
 from slawatch.policy.levels import MAX_NAME_CHARS, read_levels
 from slawatch.policy.problems import PolicyFileError, PolicyReader, Problem
 from slawatch.policy.rules import read_rules
-from slawatch.yamlfile import YamlLimitError, YamlSyntaxError, compose, read_text
+from slawatch.yamlfile import YamlSyntaxError, read_text
 
 #: The keys of the document.
 TOP_LEVEL = (
@@ -44,24 +44,6 @@ TOP_LEVEL = (
     "levels",
     "rules",
 )
-
-
-def _compose(text: str, r: PolicyReader) -> yaml.Node | None:
-    try:
-        node = compose(text)
-    except YamlLimitError as exc:
-        r.problems.append(Problem(exc.line or 1, "(document)", exc.message, exc.hint))
-        return None
-    except YamlSyntaxError as exc:
-        r.problems.append(Problem(exc.line or 1, "(syntax)", exc.message))
-        return None
-    if node is None:
-        r.problems.append(
-            Problem(
-                1, "(document)", "the file is empty", hint="start from the README's policy example"
-            )
-        )
-    return node
 
 
 def policy_version_of(text: str) -> str:
@@ -103,7 +85,7 @@ def parse_policy(text: str, source: str) -> SlaPolicy:
 
 def _parse(text: str, r: PolicyReader) -> SlaPolicy | None:
     """The policy, or None with the reasons in ``r.problems``."""
-    root = _compose(text, r)
+    root = r.document(text, empty_hint="start from the README's policy example")
     if root is None:
         return None
     if not isinstance(root, yaml.MappingNode):

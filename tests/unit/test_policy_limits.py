@@ -589,7 +589,7 @@ def test_the_collector_is_paused_only_while_a_policy_is_read() -> None:
 
     assert gc.isenabled()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("slawatch.policy.loading.compose", spying)
+        patch.setattr("slawatch.yamlfile.compose", spying)
         parse_policy(rule("{priority: {equals: urgent}}"), "p.yaml")
         load_problems(nested_sequences(100))
     assert seen == [False, False] and gc.isenabled()  # back on, after a policy and a refusal
