@@ -10,13 +10,14 @@ variable or the file, never a value.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from slawatch.alerting.receivers import Receiver, read_receivers
+from slawatch.alerting.receivers import Receiver, is_http_url, read_receivers
 from slawatch.alerting.routes import Route, read_routes
 from slawatch.errors import SlawatchError
 from slawatch.policy.problems import PolicyReader
@@ -26,7 +27,19 @@ from slawatch.yamlfile import (
     read_text,
 )
 
-TOP_LEVEL = ("receivers", "routes")
+TOP_LEVEL = ("receivers", "routes", "link")
+#: The SLA event fields a ``link`` template may use, as ``{name}``.
+LINK_FIELDS = (
+    "conversation_id",
+    "conversation_key",
+    "conversation_kind",
+    "tenant",
+    "metric",
+    "cycle",
+    "department",
+    "queue",
+)
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_]*)\}")
 _EXAMPLE = "start from the README's alert routing example"
 
 
@@ -47,6 +60,8 @@ class RoutingFileError(SlawatchError):
 class RoutingConfig:
     receivers: Mapping[str, Receiver] = field(hash=False)
     routes: tuple[Route, ...]
+    link_template: str | None = None
+    """Where a notification links to, with ``{field}`` placeholders (``LINK_FIELDS``)."""
 
     def summary(self) -> str:
         steps = sum(len(route.steps) for route in self.routes)
@@ -93,12 +108,33 @@ def _parse(
         )
     else:
         routes = read_routes(r, top["routes"][1], set(receivers))
+    link_template = None
+    if "link" in top:
+        link_template = _link(r, top["link"][1])
     if r.found:
         return None
     return RoutingConfig(
         {name: rc for name, rc in receivers.items() if rc is not None},
         tuple(route for route in routes if route is not None),
+        link_template,
     )
+
+
+def _link(r: PolicyReader, node: yaml.Node) -> str | None:
+    text = r.text(node, "link")
+    if text is None:
+        return None
+    hint = "link: https://helpdesk.example.com/tickets/{conversation_id}"
+    for name in _PLACEHOLDER.findall(text):
+        if name not in LINK_FIELDS:
+            r.fail(
+                node, "link", f"unknown field {{{name}}}", hint=f"fields: {', '.join(LINK_FIELDS)}"
+            )
+            return None
+    if not is_http_url(_PLACEHOLDER.sub("x", text)):
+        r.fail(node, "link", f"{text!r} is not an http(s) URL template", hint=hint)
+        return None
+    return text
 
 
 def load_routing(path: Path, *, env: Mapping[str, str] | None = None) -> RoutingConfig:

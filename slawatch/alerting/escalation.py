@@ -15,6 +15,10 @@ For each record, the routes that match it (in order, stopping at the first witho
   notifier was down are not sent late: one is sent, for the latest slot);
 - ``missed`` / ``level_changed``: a one-off *notice* (nothing to resolve).
 
+An Alertmanager receiver that got a trigger is sent it again every ``REFRESH_MS`` while
+the cycle stays open (a *repeat* of its own ``<step>~refresh`` timer): Alertmanager ends an
+alert that is not sent again within its ``resolve_timeout`` (5 minutes by default).
+
 When the cycle ends (``met``, ``missed``, ``cancelled``) or a breach is ``retracted``,
 each receiver that got a trigger gets one *resolve*, and nothing more is sent for the
 cycle. Every notification has a stable id (the cycle, the receiver, the step and what it
@@ -35,6 +39,10 @@ NotificationKind = Literal["trigger", "repeat", "resolve", "notice"]
 ENDING_KINDS = frozenset({"met", "missed", "cancelled", "retracted"})
 #: The step of a resolve (it belongs to no step).
 RESOLVE_STEP = "resolve"
+#: How often an open alert is sent to Alertmanager again (well inside its default
+#: ``resolve_timeout`` of 5 minutes).
+REFRESH_MS = 60_000
+REFRESH_SUFFIX = "~refresh"
 
 
 def cycle_id_of(event_id: str) -> str:
@@ -135,9 +143,17 @@ class _Builder:
         self.state = replace(state, sent=state.sent | {note_id}, notified=notified)
         self.out.append(Notification(note_id, state.cycle_id, receiver, step, kind, state.record))
 
-    def trigger(self, step: str, receivers: tuple[str, ...]) -> None:
+    def trigger(
+        self, config: RoutingConfig, step: str, receivers: tuple[str, ...], now_ms: int
+    ) -> None:
         for receiver in receivers:
             self.send(receiver, step, "trigger", f"{step}|trigger")
+        refreshed = tuple(
+            r for r in receivers if (rc := config.receivers.get(r)) and rc.type == "alertmanager"
+        )
+        if refreshed:
+            timer = Timer(step + REFRESH_SUFFIX, refreshed, now_ms + REFRESH_MS, REFRESH_MS, now_ms)
+            self.state = replace(self.state, timers=(*self.state.timers, timer))
 
     def plan(self) -> Plan:
         return Plan(self.state, tuple(self.out))
@@ -169,7 +185,7 @@ def plan(
             timer = Timer(step.id, step.to, now_ms + step.after_ms, step.repeat_ms)
             b.state = replace(b.state, timers=(*b.state.timers, timer))
             continue
-        b.trigger(step.id, step.to)
+        b.trigger(config, step.id, step.to, now_ms)
         if step.repeat_ms is not None:
             timer = Timer(step.id, step.to, now_ms + step.repeat_ms, step.repeat_ms, now_ms)
             b.state = replace(b.state, timers=(*b.state.timers, timer))
@@ -180,7 +196,7 @@ def plan(
     return b.plan()
 
 
-def tick(state: AlertState, now_ms: int) -> Plan:
+def tick(config: RoutingConfig, state: AlertState, now_ms: int) -> Plan:
     """What the passing of time sends by ``now_ms``: delayed triggers and repeats."""
     if not state.open:
         return Plan(state, ())
@@ -191,7 +207,9 @@ def tick(state: AlertState, now_ms: int) -> Plan:
             timers.append(timer)
             continue
         if timer.triggered_ms is None:  # the step's delayed trigger
-            b.trigger(timer.step, timer.receivers)
+            before = len(b.state.timers)
+            b.trigger(config, timer.step, timer.receivers, timer.due_ms)
+            timers.extend(b.state.timers[before:])  # its Alertmanager refresh, if any
             if timer.repeat_ms is not None:  # repeats from its due; slots passed are skipped
                 slot = (now_ms - timer.due_ms) // timer.repeat_ms
                 due = timer.due_ms + (slot + 1) * timer.repeat_ms

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -62,8 +62,8 @@ class Secret:
 
 
 #: A field's kind: how it is written and checked.
-URL, SECRET, SECRET_URL, TEXT, EMAIL, EMAILS, HOST_PORT = (
-    "url", "secret", "secret_url", "text", "email", "emails", "host_port",
+URL, SECRET, SECRET_URL, TEXT, EMAIL, EMAILS, HOST_PORT, CHOICE, BOOL = (
+    "url", "secret", "secret_url", "text", "email", "emails", "host_port", "choice", "bool",
 )  # fmt: skip
 
 
@@ -72,11 +72,44 @@ class FieldSpec:
     kind: str
     required: bool
     example: str
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOptions:
+    """How the notifier delivers to one receiver (the fields every receiver type has)."""
+
+    timeout_s: float = 10.0
+    """Longest wait for one attempt (connect, send and the receiver's answer)."""
+    rate_per_minute: int = 600
+    """Messages a minute before notifications are combined into digests (a token
+    bucket holding a minute's worth, refilled continuously)."""
+    max_attempts: int = 8
+    """Attempts before a notification is dead-lettered (exponential backoff with jitter
+    between them, from 1 s up to 5 minutes)."""
+
+
+#: Default rate limits by receiver type (each receiver may set ``rate_per_minute``):
+#: Slack's incoming webhooks take about one message a second, PagerDuty's Events API
+#: about 120 events a minute per routing key; a mailbox is read by a person.
+DEFAULT_RATE_PER_MINUTE = {
+    "alertmanager": 6000,
+    "pagerduty": 120,
+    "slack": 60,
+    "webhook": 600,
+    "email": 30,
+}
+#: Fields every receiver type has (``DeliveryOptions``).
+COMMON_FIELDS = ("timeout", "rate_per_minute", "max_attempts")
+MAX_TIMEOUT_MS = 300_000
 
 
 #: The receiver types and their fields.
 RECEIVER_TYPES: dict[str, dict[str, FieldSpec]] = {
-    "alertmanager": {"url": FieldSpec(URL, True, "url: http://alertmanager:9093")},
+    "alertmanager": {
+        "url": FieldSpec(URL, True, "url: http://alertmanager:9093"),
+        "identity_labels": FieldSpec(BOOL, False, "identity_labels: true"),
+    },
     "pagerduty": {
         "routing_key": FieldSpec(SECRET, True, "routing_key: {env: PAGERDUTY_ROUTING_KEY}"),
         "url": FieldSpec(URL, False, "url: https://events.pagerduty.com/v2/enqueue"),
@@ -95,6 +128,7 @@ RECEIVER_TYPES: dict[str, dict[str, FieldSpec]] = {
         "smtp": FieldSpec(HOST_PORT, True, "smtp: smtp.example.com:587"),
         "username": FieldSpec(TEXT, False, "username: slawatch"),
         "password": FieldSpec(SECRET, False, "password: {env: SMTP_PASSWORD}"),
+        "tls": FieldSpec(CHOICE, False, "tls: starttls", ("auto", "starttls", "implicit", "none")),
     },
 }
 
@@ -113,6 +147,7 @@ class Receiver:
     name: str
     type: str
     fields: Mapping[str, FieldValue] = field(hash=False)
+    delivery: DeliveryOptions = DeliveryOptions()
 
 
 def is_http_url(text: str) -> bool:
@@ -157,13 +192,17 @@ def _receiver(
                hint=f"types: {', '.join(RECEIVER_TYPES)}")  # fmt: skip
         return None
     fields: dict[str, FieldValue] = {}
+    delivery = DeliveryOptions(rate_per_minute=DEFAULT_RATE_PER_MINUTE[type_])
     for key, (key_node, value_node) in keys.items():
         if key == "type":
+            continue
+        if key in COMMON_FIELDS:
+            delivery = _delivery_option(r, delivery, key, value_node, f"{here}.{key}")
             continue
         spec = specs.get(key)
         if spec is None:
             r.fail(key_node, f"{here}.{key}", f"not a field of a {type_} receiver",
-                   hint=f"{type_} fields: {', '.join(specs)}")  # fmt: skip
+                   hint=f"{type_} fields: {', '.join((*specs, *COMMON_FIELDS))}")  # fmt: skip
             continue
         value = _field(r, spec, value_node, f"{here}.{key}", env, base_dir)
         if value is not None:
@@ -173,7 +212,25 @@ def _receiver(
             r.fail(node, f"{here}.{key}", f"a {type_} receiver needs {key}", hint=spec.example)
     if r.found > before:
         return None
-    return Receiver(name, type_, fields)
+    return Receiver(name, type_, fields, delivery)
+
+
+def _delivery_option(
+    r: PolicyReader, delivery: DeliveryOptions, key: str, node: yaml.Node, here: str
+) -> DeliveryOptions:
+    if key == "timeout":
+        ms = r.duration(node, here)
+        if ms is not None and not 0 < ms <= MAX_TIMEOUT_MS:
+            r.fail(node, here, "from 1s to 5m", hint="timeout: 10s")
+        elif ms is not None:
+            return replace(delivery, timeout_s=ms / 1000)
+        return delivery
+    value = r.value(node, here)
+    low, high = (1, 1_000_000) if key == "rate_per_minute" else (1, 100)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        r.fail(node, here, f"a whole number from {low} to {high:,}", hint=f"{key}: {high // 10}")
+        return delivery
+    return replace(delivery, **{key: value})
 
 
 def _field(
@@ -200,7 +257,17 @@ def _field(
         if isinstance(node, yaml.SequenceNode) and not node.value:
             r.fail(node, here, "an empty list", hint=spec.example)
         return tuple(values)
-    return _checked(r, spec.kind, node, here)
+    if spec.kind == BOOL:
+        value = r.value(node, here)
+        if not isinstance(value, bool):
+            r.fail(node, here, "expected true or false", hint=spec.example)
+            return None
+        return "true" if value else "false"
+    text = _checked(r, spec.kind, node, here)
+    if text is not None and spec.kind == CHOICE and text not in spec.choices:
+        r.fail(node, here, f"{text!r} is not one of {', '.join(spec.choices)}", hint=spec.example)
+        return None
+    return text
 
 
 def _checked(r: PolicyReader, kind: str, node: yaml.Node, here: str) -> str | None:

@@ -12,7 +12,7 @@ back the client library's log of the same failure (``slawatch.streams.topics``).
 The commands live by group: :mod:`slawatch.cli.worker` (worker, topics, status, config),
 :mod:`slawatch.cli.schemas`, :mod:`slawatch.cli.policy` (check-config, policy publish,
 replay) and the development tools' :mod:`slawatch.dev.commands` (simulate, demo, bench,
-bench-policy, embedded).
+bench-policy, embedded) and :mod:`slawatch.dev.bench_alerts` (bench-alerts).
 """
 
 from __future__ import annotations
@@ -26,12 +26,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from slawatch.cli import policy, schemas, worker
+from slawatch.dev import bench_alerts
 from slawatch.dev import commands as dev
 from slawatch.errors import SlawatchError
 
 #: Each adds one command; in the order ``slawatch --help`` lists them.
 COMMANDS = (
     worker.add_worker,
+    worker.add_notifier,
     worker.add_topics,
     dev.add_simulate,
     worker.add_status,
@@ -43,6 +45,7 @@ COMMANDS = (
     dev.add_demo,
     dev.add_bench,
     dev.add_bench_policy,
+    bench_alerts.add_bench_alerts,
     dev.add_embedded,
 )
 

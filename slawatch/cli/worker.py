@@ -15,6 +15,13 @@ def _run_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_notifier(args: argparse.Namespace) -> int:
+    from slawatch.worker.notifier import run_notifier
+
+    run_notifier(load_settings(args.config))
+    return 0
+
+
 def _run_topics(args: argparse.Namespace) -> int:
     from slawatch.streams.topics import ensure_topics, topic_specs
 
@@ -67,6 +74,14 @@ def _run_config(args: argparse.Namespace) -> int:
 def add_worker(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     worker = commands.add_parser("worker", help="run a worker")
     worker.set_defaults(run=_run_worker)
+
+
+def add_notifier(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    notifier = commands.add_parser(
+        "notifier",
+        help="run a notifier alone: SLA events to receivers (SLAWATCH_ALERT_ROUTING_FILE)",
+    )
+    notifier.set_defaults(run=_run_notifier)
 
 
 def add_topics(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -132,6 +132,21 @@ class Settings:
     registry_interval_s: float = _doc(
         "How often a worker writes its status to Redis (`slawatch status`).", 1.0
     )
+    alert_routing_file: str = _doc(
+        "Alert routing file (README, Alert routing): receivers and escalation routes. "
+        "Empty: no notifications are sent.",
+        "",
+    )
+    notifier_in_worker: bool = _doc(
+        "Run the notifier inside `slawatch worker` when `alert_routing_file` is set; "
+        "false when notifiers run on their own (`slawatch notifier`).",
+        True,
+    )
+    alert_retention_s: float = _doc(
+        "How long the notification log and ended cycles' alert states are kept in Redis: "
+        "a replay of `sla-events` within it sends nothing twice.",
+        7 * 86_400.0,
+    )
     worker_id: str = _doc(
         "Name of this worker in status, logs and dead letters; default host:pid.", ""
     )
@@ -192,6 +207,15 @@ _LOG_LEVELS = ("debug", "info", "warning", "error")
 def _coerce(f: Any, raw: Any, *, from_text: bool) -> Any:
     """Turn a raw value (YAML scalar or environment string) into the field's type."""
     kind = f.type if isinstance(f.type, str) else f.type.__name__
+    if kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower() if from_text else None
+        if text in ("true", "1", "yes", "on"):
+            return True
+        if text in ("false", "0", "no", "off"):
+            return False
+        raise ValueError(f"expected true or false, got {raw!r}")
     if kind == "int":
         if isinstance(raw, bool):
             raise ValueError(f"expected an integer, got {raw!r}")
@@ -266,6 +290,7 @@ def _check(settings: Settings) -> list[tuple[str, str]]:
         "sla_time_scale",
         "emitted_window_s",
         "late_after_s",
+        "alert_retention_s",
     ):
         if getattr(settings, name) <= 0:
             problems.append((name, "must be greater than 0"))

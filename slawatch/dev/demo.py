@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import secrets
 import shutil
 import signal
 import subprocess
@@ -43,6 +44,7 @@ from slawatch.dev.processes import (
     on_stop_signals,
     raising_stopped,
 )
+from slawatch.dev.receiver import Inbox, LocalReceiver
 from slawatch.dev.simulator.output import publish
 from slawatch.dev.simulator.traffic import TrafficProfile, generate_traffic
 from slawatch.errors import SlawatchError
@@ -146,15 +148,67 @@ def _top(counter: Counter[str] | dict[str, float], n: int = 4) -> str:
     return shown + (", …" if len(items) > n else "") if shown else "-"
 
 
-def _line(elapsed_s: float, worker: dict[str, Any] | None, out: _OutputCounter, rate: float) -> str:
+def _line(
+    elapsed_s: float,
+    worker: dict[str, Any] | None,
+    out: _OutputCounter,
+    rate: float,
+    alerts: Inbox | None = None,
+) -> str:
     read = (worker or {}).get("counts", {}).get("input_by_topic", {})
     state = "ready" if worker and worker.get("ready") else "starting"
+    delivered = ""
+    if alerts is not None:
+        by_channel: Counter[str] = Counter(d.channel for d in alerts.deliveries)
+        delivered = f" | alerts delivered {sum(by_channel.values())} ({_top(by_channel, 3)})"
     return (
         f"[{elapsed_s:5.0f}s] worker {state} | in {rate:5.0f}/s: {_top(read, 3)} "
         f"| normalised {sum(out.normalised.values())} in {out.normalised_batches} batches "
         f"| dead-letter {sum(out.dead_letters.values())} ({_top(out.dead_letters, 3)}) "
-        f"| sla-events {_top(out.sla_events)}"
+        f"| sla-events {_top(out.sla_events)}{delivered}"
     )
+
+
+#: The demo's routing: at risk to a Slack channel, breaches paged and sent to a signed
+#: webhook, every resolve to whoever was told; all received by the demo's local receiver.
+DEMO_ROUTING = """\
+# Written by `slawatch demo`: every receiver is the demo's local receiver ({url}).
+link: https://helpdesk.example.com/{{conversation_kind}}s/{{conversation_id}}
+receivers:
+  team:
+    type: slack
+    webhook_url: {{env: DEMO_SLACK_WEBHOOK_URL}}
+  oncall:
+    type: pagerduty
+    url: {url}/pagerduty/v2/enqueue
+    routing_key: {{env: DEMO_PAGERDUTY_ROUTING_KEY}}
+  supervisors:
+    type: webhook
+    url: {url}/webhook/supervisors
+    secret: {{file: webhook.secret}}
+routes:
+  - name: all
+    escalation:
+      - {{on: at_risk, to: [team]}}
+      - {{on: breached, to: [oncall, supervisors]}}
+"""
+
+
+def write_demo_routing(
+    run_dir: Path, receiver: LocalReceiver, webhook_secret: str
+) -> tuple[Path, dict[str, str]]:
+    """The demo's routing file (and webhook secret) in ``run_dir``, and the environment
+    variables it reads its other secrets from."""
+    (run_dir / "webhook.secret").write_text(webhook_secret + "\n")
+    path = run_dir / "routing.yaml"
+    path.write_text(DEMO_ROUTING.format(url=receiver.url))
+    return path, {
+        "DEMO_SLACK_WEBHOOK_URL": receiver.slack_url("team"),
+        "DEMO_PAGERDUTY_ROUTING_KEY": _DEMO_ROUTING_KEY,
+    }
+
+
+_DEMO_ROUTING_KEY = "demo-routing-key"
 
 
 def _sla_table(out: _OutputCounter) -> str:
@@ -173,7 +227,13 @@ def _sla_table(out: _OutputCounter) -> str:
 
 
 async def _run(
-    settings: Settings, duration_s: float, profile: TrafficProfile, seed: int, log: Path
+    settings: Settings,
+    duration_s: float,
+    profile: TrafficProfile,
+    seed: int,
+    log: Path,
+    alerts: Inbox | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -186,7 +246,9 @@ async def _run(
         loop.call_soon_threadsafe(stop.set)
 
     with on_stop_signals(stop_soon):
-        code = await _run_until_stopped(stop, settings, duration_s, profile, seed, log)
+        code = await _run_until_stopped(
+            stop, settings, duration_s, profile, seed, log, alerts, extra_env or {}
+        )
     if signalled:
         # The broker and Redis are stopped next (run_demo's raising_stopped block restores
         # the handlers after): a second Ctrl-C must not cut that short.
@@ -201,6 +263,8 @@ async def _run_until_stopped(
     profile: TrafficProfile,
     seed: int,
     log: Path,
+    alerts: Inbox | None,
+    extra_env: dict[str, str],
 ) -> int:
     await ensure_topics(settings)
     with log.open("wb") as worker_log:
@@ -209,7 +273,7 @@ async def _run_until_stopped(
             "-m",
             "slawatch",
             "worker",
-            env=settings.to_environment(),
+            env={**settings.to_environment(), **extra_env},
             stdout=worker_log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -260,7 +324,7 @@ async def _run_until_stopped(
             now = time.monotonic()
             rate = (read - last_read) / max(now - last_t, 1e-3)
             last_read, last_t = read, now
-            print(_line(now - started, doc, out, rate), flush=True)
+            print(_line(now - started, doc, out, rate, alerts), flush=True)
             if worker.returncode is not None:
                 raise SlawatchError(f"the worker exited with {worker.returncode}; see {log}")
             if simulation.done() and simulation.exception() is not None:
@@ -277,7 +341,8 @@ async def _run_until_stopped(
         await _stop_worker(worker)
         with contextlib.suppress(Exception):
             await out.poll()
-            print(_line(time.monotonic() - started if simulation else 0, None, out, 0), flush=True)
+            elapsed = time.monotonic() - started if simulation else 0
+            print(_line(elapsed, None, out, 0, alerts), flush=True)
             print(_sla_table(out), flush=True)
             await out.stop()
 
@@ -321,9 +386,21 @@ def _run_servers(
     profile: TrafficProfile,
     seed: int,
 ) -> int:
-    with EmbeddedBroker(run_dir) as broker, EmbeddedRedis(run_dir) as redis:
+    webhook_secret = secrets.token_hex(16)
+    with (
+        EmbeddedBroker(run_dir) as broker,
+        EmbeddedRedis(run_dir) as redis,
+        LocalReceiver(
+            secrets={"supervisors": webhook_secret},
+            routing_keys={_DEMO_ROUTING_KEY: "oncall"},
+            log_path=run_dir / "alerts.jsonl",
+            echo=True,
+        ) as alerts,
+    ):
         assert isinstance(broker, EmbeddedBroker) and isinstance(redis, EmbeddedRedis)
         print(f"broker {broker.url}, redis {redis.url}, run dir {run_dir}", flush=True)
+        routing, routing_env = write_demo_routing(run_dir, alerts, webhook_secret)
+        print(f"alert receiver {alerts.url} (every alert: {run_dir / 'alerts.jsonl'})", flush=True)
         settings = load_settings(
             broker_url=broker.url,
             redis_url=redis.url,
@@ -334,6 +411,7 @@ def _run_servers(
             log_level="warning",
             sla_time_scale=time_scale,
             policy_file=str(DEMO_POLICY),
+            alert_routing_file=str(routing),
             # Everything is on loopback: producers deliver within milliseconds, so the
             # demo can wait less for stragglers than a production default would.
             watermark_grace_ms=100,
@@ -344,4 +422,6 @@ def _run_servers(
             f"{f'for {duration_s:g}s' if duration_s else 'Ctrl-C to stop'}",
             flush=True,
         )
-        return asyncio.run(_run(settings, duration_s, profile, seed, run_dir / "worker.log"))
+        return asyncio.run(
+            _run(settings, duration_s, profile, seed, run_dir / "worker.log", alerts, routing_env)
+        )

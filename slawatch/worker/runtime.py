@@ -7,6 +7,7 @@ import asyncio
 import errno
 import logging
 import socket
+from pathlib import Path
 from typing import Any, cast
 
 import faust
@@ -16,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from slawatch.agents.ingest import IngestService
 from slawatch.agents.timers import SlaTimers
+from slawatch.alerting.config import RoutingConfig
 from slawatch.config.settings import Settings
 from slawatch.core.clock import Clock, SystemClock
 from slawatch.core.policy import SlaPolicy
@@ -27,6 +29,7 @@ from slawatch.streams.metrics import Metrics
 from slawatch.streams.policy_topic import PolicyFollower, initial_policy
 from slawatch.streams.registry import WorkerRegistry
 from slawatch.streams.topics import ensure_topics
+from slawatch.worker.notifier import build_notifier, routing_of
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,12 @@ class _AssignmentTracker(ConsumerRebalanceListener):
 class WorkerRuntime:
     """Everything one worker process runs, wired together from settings."""
 
-    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock | None = None,
+        routing: tuple[Path, RoutingConfig] | None = None,
+    ) -> None:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.started_at_ms = self.clock.now_ms()
@@ -70,6 +78,7 @@ class WorkerRuntime:
         self.timers = SlaTimers(self.app, settings, policy, self.metrics, self.clock)
         self.policy_follower = PolicyFollower(settings, policy, self._switch_policy, self.metrics)
         self.worker_registry = WorkerRegistry(settings, self.status, self.clock)
+        self.notifier = build_notifier(settings, self.registry, self.clock, routing)
         self._register_pages()
 
     # --- readiness and status -----------------------------------------------------------
@@ -165,11 +174,12 @@ class WorkerRuntime:
     # --- running ------------------------------------------------------------------------
 
     def build_worker(self, loop: asyncio.AbstractEventLoop) -> faust.Worker:
+        services: list[Any] = [self.policy_follower, self.ingest, self.worker_registry]
+        if self.notifier is not None:
+            services.append(self.notifier)
         worker = faust.Worker(
             self.app,
-            self.policy_follower,
-            self.ingest,
-            self.worker_registry,
+            *services,
             loop=loop,
             loglevel=self.settings.log_level.upper(),
             redirect_stdouts=False,
@@ -217,10 +227,13 @@ def run_worker(settings: Settings) -> None:
     """Check the web port, create the topics if needed, then run a worker until SIGINT or
     SIGTERM. The checks come first, so a worker that cannot run never joins a group."""
     check_web_port(settings.web_host, settings.web_port)
+    routing = routing_of(settings) if settings.notifier_in_worker else None
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     created = loop.run_until_complete(ensure_topics(settings))
     if created:
         log.info("created topics %s", ", ".join(created))
-    runtime = WorkerRuntime(settings)
+    runtime = WorkerRuntime(settings, routing=routing)
+    if runtime.notifier is not None:
+        log.info("notifier in this worker: %s", runtime.notifier.routing.summary())
     runtime.build_worker(loop).execute_from_commandline()

@@ -22,6 +22,7 @@ import pytest
 
 from slawatch.config.settings import Settings, load_settings
 from slawatch.dev.embedded import EmbeddedBroker, EmbeddedRedis, free_port
+from tests.integration.alertmanager import Alertmanager
 from tests.integration.kafka_helpers import check_dead_letters, read_topics
 
 pytestmark = pytest.mark.integration
@@ -63,6 +64,14 @@ def redis_server(run_dir: Path) -> Iterator[EmbeddedRedis]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def alertmanager(run_dir: Path) -> Iterator[Alertmanager]:
+    """A real Alertmanager (tests/integration/alertmanager.py), one per session: tests
+    tell their alerts apart by labels of their own. A missing binary fails the session."""
+    with Alertmanager(run_dir / "alertmanager") as server:
+        yield server
 
 
 @pytest.fixture

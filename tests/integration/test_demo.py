@@ -53,11 +53,17 @@ def test_demo_shows_events_flowing_and_stops_by_itself(tmp_path) -> None:
     assert lines[-1] == "stopped: worker, redis and broker are down"
     for port in ports_of(lines[0]):
         assert not listening(port)
+    # Alerts were routed to the demo's local receiver, one line each, and counted.
+    assert any(line.startswith("alert → ") for line in lines), result.stdout
+    assert re.search(r"alerts delivered [1-9]", summary), summary
     assert sorted(p.name for p in run_dir.iterdir()) == [
         RUN_DIR_MARK,
+        "alerts.jsonl",
         "broker.log",
         "data",
         "redis.log",
+        "routing.yaml",
+        "webhook.secret",
         "worker.log",
     ]
     assert not (run_dir / "data" / "stale").exists()

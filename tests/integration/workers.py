@@ -18,15 +18,21 @@ from tests.integration.conftest import worker_environment
 
 
 class WorkerProcess:
-    """One worker process with its own log file."""
+    """One worker process (or ``command``: ``notifier``) with its own log file."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        log_path: Path,
+        command: str = "worker",
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.settings = settings
         self.log_path = log_path
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "slawatch", "worker"],
-            env=worker_environment(settings),
+            [sys.executable, "-m", "slawatch", command],
+            env={**worker_environment(settings), **(extra_env or {})},
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )

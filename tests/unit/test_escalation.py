@@ -101,12 +101,12 @@ def test_the_issue_example_on_an_injected_clock(config: RoutingConfig) -> None:
     assert sent(p) == [("trigger", "oncall", "billing.2"), ("trigger", "audit", "audit.1")]
     assert p.next_wake_ms == breached + 15 * M  # the manager's step
 
-    p = tick(p.state, breached + 15 * M - 1)
+    p = tick(config, p.state, breached + 15 * M - 1)
     assert sent(p) == [] and p.next_wake_ms == breached + 15 * M
-    p = tick(p.state, breached + 15 * M)
+    p = tick(config, p.state, breached + 15 * M)
     assert sent(p) == [("trigger", "manager", "billing.3")]
     assert p.next_wake_ms == breached + 30 * M  # on-call's repeat
-    p = tick(p.state, breached + 30 * M)
+    p = tick(config, p.state, breached + 30 * M)
     assert sent(p) == [("repeat", "oncall", "billing.2")]
     assert p.notifications[0].id == f"{CYCLE}|oncall|billing.2|repeat-1"
     assert p.next_wake_ms == breached + 60 * M
@@ -123,7 +123,7 @@ def test_the_issue_example_on_an_injected_clock(config: RoutingConfig) -> None:
     }
     assert p.notifications[0].record.kind == "met"
     assert not p.state.open and p.next_wake_ms is None
-    assert sent(tick(p.state, breached + 10_000 * M)) == []
+    assert sent(tick(config, p.state, breached + 10_000 * M)) == []
     assert sent(plan(config, p.state, record("breached"), breached + 50 * M)) == []
 
 
@@ -131,12 +131,12 @@ def test_met_before_the_delay_never_reaches_the_manager(config: RoutingConfig) -
     p = plan(config, None, record("breached"), T0)
     p = plan(config, p.state, record("met"), T0 + 14 * M)
     assert sent(p) == [("resolve", "oncall", "resolve"), ("resolve", "audit", "resolve")]
-    assert sent(tick(p.state, T0 + 15 * M)) == []
+    assert sent(tick(config, p.state, T0 + 15 * M)) == []
 
 
 def test_a_retraction_resolves_and_the_met_after_it_sends_nothing(config: RoutingConfig) -> None:
     p = plan(config, None, record("breached"), T0)
-    p = tick(p.state, T0 + 15 * M)
+    p = tick(config, p.state, T0 + 15 * M)
     p = plan(config, p.state, record("retracted"), T0 + 20 * M)
     assert sent(p) == [
         ("resolve", "oncall", "resolve"),
@@ -191,7 +191,7 @@ def test_a_record_seen_twice_sends_nothing_twice(config: RoutingConfig) -> None:
 
 def test_repeats_missed_while_down_are_not_sent_late(config: RoutingConfig) -> None:
     p = plan(config, None, record("breached"), T0)
-    p = tick(p.state, T0 + 95 * M)  # the manager's trigger and one repeat, slot 3
+    p = tick(config, p.state, T0 + 95 * M)  # the manager's trigger and one repeat, slot 3
     assert sent(p) == [("trigger", "manager", "billing.3"), ("repeat", "oncall", "billing.2")]
     assert p.notifications[1].id.endswith("|repeat-3")
     assert p.next_wake_ms == T0 + 120 * M
@@ -202,9 +202,9 @@ def test_a_delayed_step_with_a_repeat(config: RoutingConfig) -> None:
                               "{on: breached, after: 15m, to: [manager], repeat: 1h}")  # fmt: skip
     cfg = parse_routing(routing, "r.yaml", env={"SLACK": "https://h.example.com/", "PD": "k"})
     p = plan(cfg, None, record("breached"), T0)
-    p = tick(p.state, T0 + 15 * M)
+    p = tick(config, p.state, T0 + 15 * M)
     assert ("trigger", "manager", "billing.3") in sent(p)
-    p = tick(p.state, T0 + 75 * M)
+    p = tick(config, p.state, T0 + 75 * M)
     assert ("repeat", "manager", "billing.3") in sent(p)
     assert f"{CYCLE}|manager|billing.3|repeat-1" in {n.id for n in p.notifications}
 
@@ -244,7 +244,7 @@ def test_invariants(config: RoutingConfig, steps: list[tuple[str, Any, str]]) ->
             now += arg * M
             if state is None:
                 continue
-            p = tick(state, now)
+            p = tick(config, state, now)
         else:
             fields: dict[str, Any] = {"department": department}
             if arg == "cancelled":
@@ -277,3 +277,35 @@ def test_the_state_is_frozen(config: RoutingConfig) -> None:
     with pytest.raises(AttributeError):
         p.state.open = False  # type: ignore[misc]
     assert replace(p.state, open=False).open is False
+
+
+def test_an_open_alert_is_sent_to_alertmanager_again_until_it_resolves() -> None:
+    """Alertmanager ends an alert not sent again within its resolve_timeout: while the
+    cycle is open, the trigger goes again every minute (to Alertmanager receivers only)."""
+    am = parse_routing(
+        """\
+receivers:
+  am: {type: alertmanager, url: "http://alertmanager:9093"}
+  hook: {type: webhook, url: "https://hooks.example.com/"}
+routes:
+  - escalation:
+      - {on: breached, to: [am, hook]}
+      - {on: breached, after: 10m, to: [am]}
+""",
+        "r.yaml",
+        env={},
+    )
+    p = plan(am, None, record("breached"), T0)
+    assert sent(p) == [("trigger", "am", "route-1.1"), ("trigger", "hook", "route-1.1")]
+    assert p.next_wake_ms == T0 + M
+    p = tick(am, p.state, T0 + M)
+    assert sent(p) == [("repeat", "am", "route-1.1~refresh")]
+    p = tick(am, p.state, T0 + 10 * M)  # the delayed step's trigger, and a refresh
+    assert sorted(sent(p)) == [("repeat", "am", "route-1.1~refresh"),
+                               ("trigger", "am", "route-1.2")]  # fmt: skip
+    p = tick(am, p.state, T0 + 11 * M)
+    assert sorted(sent(p)) == [("repeat", "am", "route-1.1~refresh"),
+                               ("repeat", "am", "route-1.2~refresh")]  # fmt: skip
+    p = plan(am, p.state, record("met"), T0 + 12 * M)
+    assert sent(p) == [("resolve", "am", "resolve"), ("resolve", "hook", "resolve")]
+    assert p.next_wake_ms is None

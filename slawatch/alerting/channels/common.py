@@ -6,22 +6,12 @@ import hashlib
 import re
 from urllib.parse import quote
 
+from slawatch.alerting.config import LINK_FIELDS
 from slawatch.alerting.escalation import Notification
 from slawatch.alerting.receivers import Receiver, Secret
 from slawatch.core.timestamps import format_timestamp_ms, parse_timestamp_ms
 from slawatch.schemas.sla_events import SlaEventRecord
 
-#: The record fields a link template may use, as ``{name}``.
-LINK_FIELDS = (
-    "conversation_id",
-    "conversation_key",
-    "conversation_kind",
-    "tenant",
-    "metric",
-    "cycle",
-    "department",
-    "queue",
-)
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)\}")
 _KIND_WORDS = {
     "at_risk": "at risk",

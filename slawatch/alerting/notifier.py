@@ -1,0 +1,649 @@
+"""The notifier: SLA events in, notifications out, each to its receiver once.
+
+It reads ``sla-events`` in its own consumer group (``<app_id>-notifier``), so it never
+holds back the SLA timers and can run inside ``slawatch worker`` or alone
+(``slawatch notifier``), as many as there are partitions. Three kinds of loop:
+
+1. **Plan** (one per process): a polled batch of SLA events is planned against the
+   stored alert states (slawatch/alerting/escalation.py); the new states, their wake
+   times and the notifications go to Redis in one transaction
+   (slawatch/alerting/store.py), and only then are the batch's offsets committed. A
+   crash before the transaction re-reads the batch and plans it again; a crash after
+   it re-reads a batch whose notifications the states already hold, so nothing is
+   queued twice.
+2. **Wake** (one per process): every ``TICK_S`` the cycles of this process's partitions
+   whose delayed step or repeat is due are ticked, and written back the same way.
+3. **Deliver** (one per receiver): due notifications are claimed from the receiver's
+   outbox with a lease, sent through its sender (slawatch/alerting/senders/) and logged
+   as delivered; a claim skips anything already logged. A failed attempt is retried
+   with exponential backoff and jitter, and dead-lettered after the receiver's
+   ``max_attempts`` or at once when the receiver refuses it for good. A token bucket
+   per receiver (in Redis, so shared by every notifier) keeps to its rate: when more is
+   due than the bucket allows, senders that can (Slack, e-mail) send one digest; the
+   others wait for tokens.
+
+Redis down: nothing is committed, claimed or dropped; every loop retries with backoff,
+``slawatch_notifier_redis_up`` reads 0 and one log line says so (and one when it is back).
+A delivery whose "delivered" mark cannot be written is kept in memory and written when
+Redis returns. The one window left: a process killed between a receiver's
+acknowledgement and the mark re-sends what it had in flight to that receiver, after
+the lease (``timeout`` + 5 s). Alertmanager, PagerDuty and signed webhooks deduplicate
+by alert, ``dedup_key`` and ``Idempotency-Key``; Slack and e-mail may show it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from mode import Service
+from redis.exceptions import RedisError
+
+from slawatch.alerting.codec import CodecError, decode_note, encode_note, record_from
+from slawatch.alerting.config import RoutingConfig, RoutingFileError, load_routing
+from slawatch.alerting.escalation import AlertState, Notification, cycle_id_of, plan, tick
+from slawatch.alerting.metrics import NotifierMetrics
+from slawatch.alerting.receivers import Receiver
+from slawatch.alerting.senders import sender_for
+from slawatch.alerting.senders.base import Outcome, Sender
+from slawatch.alerting.store import AlertStore, PlannedCycle
+from slawatch.config.settings import Settings
+from slawatch.core.clock import Clock
+from slawatch.core.timestamps import parse_timestamp_ms
+from slawatch.schemas.sla_events import SlaEventRecord
+from slawatch.streams.compat import leave_group_at_generation_zero
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: How often due delayed steps and repeats are looked for.
+TICK_S = 0.25
+#: How often the routing file is checked for changes.
+RELOAD_S = 2.0
+#: Most SLA events planned in one transaction.
+MAX_POLL_RECORDS = 1000
+#: Most notifications one claim takes (a digest holds at most this many).
+MAX_CLAIM = 100
+#: Sends in flight to one receiver at once.
+MAX_IN_FLIGHT = 8
+#: Backoff between attempts: from 1 s, doubling, to 5 minutes, with jitter.
+BACKOFF_BASE_S = 1.0
+BACKOFF_CAP_S = 300.0
+#: A claim's lease beyond the receiver's timeout.
+LEASE_MARGIN_MS = 5_000
+
+
+def backoff_s(attempts: int, rng: random.Random) -> float:
+    """The wait after ``attempts`` failed attempts: half of the doubled base, plus up to
+    as much again at random (so notifiers that failed together do not retry together)."""
+    base = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(attempts - 1, 0))
+    return base / 2 + rng.uniform(0, base / 2)
+
+
+def bucket_capacity(rate_per_minute: int) -> int:
+    """A receiver's burst: five seconds' worth of its rate, at least one message."""
+    return max(1, rate_per_minute // 12)
+
+
+class _Partitions(ConsumerRebalanceListener):
+    """The ``sla-events`` partitions this notifier holds."""
+
+    def __init__(self) -> None:
+        self.held: set[int] = set()
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        self.held -= {tp.partition for tp in revoked}
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self.held = {tp.partition for tp in assigned}
+
+
+class Notifier(Service):
+    """One notifier: the plan, wake and deliver loops over a routing file."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        routing: RoutingConfig,
+        metrics: NotifierMetrics,
+        clock: Clock,
+        *,
+        routing_path: Path | None = None,
+        senders: Callable[[Receiver, str | None], Sender] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.routing = routing
+        self.routing_path = routing_path
+        self.metrics = metrics
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self._make_sender = senders or (lambda r, link: sender_for(r, link_template=link))
+        self.partitions = _Partitions()
+        self.consumer: AIOKafkaConsumer | None = None
+        self.client: aioredis.Redis | None = None
+        self.store: AlertStore | None = None
+        self.senders: dict[str, Sender] = {}
+        self._deliverers: dict[str, asyncio.Task[None]] = {}
+        self._kicks: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+        self._lock = asyncio.Lock()
+        self._redis_failing = False
+        self._routing_mtime: float | None = None
+        self.planned_batches = 0
+
+    @property
+    def group_id(self) -> str:
+        return f"{self.settings.app_id}-notifier"
+
+    @property
+    def redis_failing(self) -> bool:
+        """True while Redis is unreachable (everything waits)."""
+        return self._redis_failing
+
+    # --- life -----------------------------------------------------------------------------
+
+    async def on_start(self) -> None:
+        leave_group_at_generation_zero()
+        s = self.settings
+        self.connect_redis()
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=s.bootstrap_servers,
+            group_id=self.group_id,
+            client_id=f"{s.app_id}-notifier-{s.worker_id}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=MAX_POLL_RECORDS,
+            fetch_max_wait_ms=s.fetch_max_wait_ms,
+            session_timeout_ms=int(s.broker_session_timeout_s * 1000),
+            heartbeat_interval_ms=int(s.broker_heartbeat_interval_s * 1000),
+            rebalance_timeout_ms=int(s.broker_rebalance_timeout_s * 1000),
+        )
+        await self.consumer.start()
+        self.consumer.subscribe([s.topic_sla_events], listener=self.partitions)
+        if self.routing_path is not None:
+            with contextlib.suppress(OSError):
+                self._routing_mtime = self.routing_path.stat().st_mtime
+        self.build_senders()
+        for name in self.senders:
+            self._deliverers[name] = asyncio.ensure_future(self._deliver_forever(name))
+        log.info("notifier: %s", self.routing.summary())
+
+    def connect_redis(self) -> None:
+        """Make the Redis client and the store (connections open on first use)."""
+        s = self.settings
+        self.client = aioredis.Redis.from_url(
+            str(s.redis_url), socket_timeout=5.0, socket_connect_timeout=2.0
+        )
+        self.store = AlertStore(self.client, s.app_id, retention_s=int(s.alert_retention_s))
+        self.metrics.redis_up.set(1)
+
+    def build_senders(self) -> None:
+        """One sender per receiver of the routing in use."""
+        for name, receiver in self.routing.receivers.items():
+            self.senders[name] = self._make_sender(receiver, self.routing.link_template)
+
+    async def on_stop(self) -> None:
+        for task in self._deliverers.values():
+            task.cancel()
+        for task in self._deliverers.values():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for sender in self.senders.values():
+            with contextlib.suppress(Exception):
+                await sender.close()
+        if self.consumer is not None:
+            await self.consumer.stop()
+        await self.close_redis()
+
+    async def close_redis(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+            self.client = None
+
+    async def _stop_deliverer(self, name: str) -> None:
+        task = self._deliverers.pop(name, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        sender = self.senders.pop(name, None)
+        if sender is not None:
+            with contextlib.suppress(Exception):
+                await sender.close()
+
+    # --- Redis, retried -------------------------------------------------------------------
+
+    async def _redis(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()`` until it succeeds: Redis errors are waited out, never skipped."""
+        delay = 0.1
+        while True:
+            try:
+                result = await call()
+            except (RedisError, OSError) as exc:
+                if not self._redis_failing:
+                    self._redis_failing = True
+                    self.metrics.redis_up.set(0)
+                    log.error(
+                        "notifier: Redis unreachable (%s while %s): SLA events and "
+                        "notifications wait until it returns",
+                        type(exc).__name__,
+                        what,
+                    )
+                if self.should_stop:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            if self._redis_failing:
+                self._redis_failing = False
+                self.metrics.redis_up.set(1)
+                log.info("notifier: Redis reachable again; waiting notifications go out")
+            return result
+
+    # --- plan -----------------------------------------------------------------------------
+
+    @Service.task
+    async def _plan_forever(self) -> None:
+        assert self.consumer is not None
+        consumer = self.consumer
+        while not self.should_stop:
+            try:
+                batch = await consumer.getmany(timeout_ms=100, max_records=MAX_POLL_RECORDS)
+            except KafkaError as exc:
+                log.warning("notifier: cannot read %s: %s", self.settings.topic_sla_events, exc)
+                await self.sleep(1.0)
+                continue
+            if not batch:
+                continue
+            records: list[tuple[int, SlaEventRecord]] = []
+            for tp, messages in batch.items():
+                for message in messages:
+                    record = self._decode(message.value, tp, message.offset)
+                    if record is not None:
+                        records.append((tp.partition, record))
+            await self.plan_records(records)
+            offsets = {tp: messages[-1].offset + 1 for tp, messages in batch.items()}
+            try:
+                await consumer.commit(offsets)
+            except (CommitFailedError, KafkaError) as exc:
+                # A rebalance took the partitions: their new holder plans the batch again,
+                # against the states written above, so it sends nothing twice.
+                log.info("notifier: offsets not committed (%s)", type(exc).__name__)
+            self.planned_batches += 1
+
+    def _decode(
+        self, value: bytes | None, tp: TopicPartition, offset: int
+    ) -> SlaEventRecord | None:
+        try:
+            record = record_from(orjson.loads(value or b""))
+            cycle_id_of(record.event_id)
+            parse_timestamp_ms(record.due_at)
+            return record
+        except (CodecError, orjson.JSONDecodeError, ValueError, TypeError) as exc:
+            self.metrics.sla_events.labels("unreadable").inc()
+            log.warning(
+                "notifier: %s/%d@%d is not an SLA event record (%s); skipped",
+                tp.topic,
+                tp.partition,
+                offset,
+                type(exc).__name__,
+            )
+            return None
+
+    async def plan_records(self, records: Sequence[tuple[int, SlaEventRecord]]) -> None:
+        """Plan ``records`` (partition, record) in order and store the outcome."""
+        if not records:
+            return
+        async with self._lock:
+            store = self.store
+            assert store is not None
+            cycles = list(dict.fromkeys(cycle_id_of(r.event_id) for _, r in records))
+            states: dict[str, AlertState | None] = dict(
+                await self._redis("reading alert states", lambda: store.states(cycles))
+            )
+            now_ms = self.clock.now_ms()
+            notes: dict[str, list[Notification]] = defaultdict(list)
+            partition_of: dict[str, int] = {}
+            for partition, record in records:
+                cycle = cycle_id_of(record.event_id)
+                try:
+                    planned = plan(self.routing, states.get(cycle), record, now_ms)
+                except Exception:  # one record never stops the notifier
+                    self.metrics.sla_events.labels("failed").inc()
+                    log.exception("notifier: cannot plan %s; skipped", record.event_id)
+                    continue
+                self.metrics.sla_events.labels("routed").inc()
+                states[cycle] = planned.state
+                notes[cycle].extend(planned.notifications)
+                partition_of[cycle] = partition
+            await self._commit(
+                [
+                    PlannedCycle(state, partition_of[cycle], notes[cycle])
+                    for cycle, state in states.items()
+                    if state is not None and cycle in partition_of
+                ],
+                now_ms,
+            )
+
+    async def _commit(self, planned: list[PlannedCycle], now_ms: int) -> None:
+        store = self.store
+        assert store is not None
+        if not planned:
+            return
+        await self._redis("writing alert states", lambda: store.commit(planned, now_ms))
+        for p in planned:
+            for note in p.notifications:
+                receiver = self.routing.receivers.get(note.receiver)
+                channel = receiver.type if receiver else "unknown"
+                self.metrics.queued.labels(note.receiver, channel, note.kind).inc()
+                self._kicks[note.receiver].set()
+
+    # --- wake -----------------------------------------------------------------------------
+
+    @Service.task
+    async def _wake_forever(self) -> None:
+        while not self.should_stop:
+            await self.sleep(TICK_S)
+            for partition in sorted(self.partitions.held):
+                await self.wake(partition)
+
+    async def wake(self, partition: int) -> None:
+        """Tick every cycle of ``partition`` whose wake time has come."""
+        store = self.store
+        assert store is not None
+        async with self._lock:
+            now_ms = self.clock.now_ms()
+            due = await self._redis(
+                "reading due alerts", lambda: store.due_cycles(partition, now_ms, 1000)
+            )
+            if not due:
+                return
+            states = await self._redis("reading alert states", lambda: store.states(due))
+            planned = []
+            gone = []  # expired or unreadable states: nothing waits for them
+            for cycle in due:
+                state = states.get(cycle)
+                if state is None:
+                    gone.append(cycle)
+                    continue
+                result = tick(self.routing, state, now_ms)
+                planned.append(PlannedCycle(result.state, partition, result.notifications))
+            await self._commit(planned, now_ms)
+            if gone:
+                await self._redis(
+                    "dropping wake times",
+                    lambda: store.redis.zrem(store.wake_key(partition), *gone),
+                )
+
+    # --- deliver --------------------------------------------------------------------------
+
+    async def _deliver_forever(self, name: str) -> None:
+        kick = self._kicks[name]
+        unmarked: list[tuple[str, list[str]]] = []  # delivered, not yet logged
+        while True:
+            try:
+                if unmarked:
+                    await self._mark(name, unmarked)
+                wait_s = await self.deliver_once(name, unmarked)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug in one receiver's path never stops the others
+                log.exception("notifier: delivery to %r failed; trying again", name)
+                wait_s = 1.0
+            if wait_s > 0:
+                kick.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(kick.wait(), wait_s)
+
+    async def deliver_once(
+        self, name: str, unmarked: list[tuple[str, list[str]]] | None = None
+    ) -> float:
+        """One round for receiver ``name``: claim what is due, send it, log it. Returns
+        how long to wait before the next round (0: go on at once)."""
+        store = self.store
+        assert store is not None
+        sender = self.senders[name]
+        receiver = sender.receiver
+        channel = receiver.type
+        delivery = receiver.delivery
+        now_ms = self.clock.now_ms()
+        limit = MAX_CLAIM if sender.digests else sender.batch_size * MAX_IN_FLIGHT
+        lease_ms = int(delivery.timeout_s * 1000) + LEASE_MARGIN_MS
+        claimed = await self._redis(
+            f"claiming notifications for {name}", lambda: store.claim(name, now_ms, limit, lease_ms)
+        )
+        if claimed.already_logged:
+            self.metrics.notifications.labels(name, channel, "deduplicated").inc(
+                claimed.already_logged
+            )
+        if not claimed.items:
+            due = await self._redis(f"reading {name}'s outbox", lambda: store.next_due_ms(name))
+            return 1.0 if due is None else min(1.0, max(0.01, (due - now_ms) / 1000))
+        notes: list[tuple[Notification, int]] = []
+        broken: list[str] = []
+        for note_id, body in claimed.items:
+            try:
+                note, attempts, _queued = decode_note(body)
+            except CodecError as exc:
+                broken.append(note_id)
+                log.error("notifier: notification %s for %s unreadable: %s", note_id, name, exc)
+                continue
+            notes.append((note, attempts))
+        if broken:
+            letters = [_letter(i, name, "unreadable notification", 0, None) for i in broken]
+            await self._redis("dead-lettering", lambda: store.dead(name, broken, letters))
+            self.metrics.notifications.labels(name, channel, "failed").inc(len(broken))
+        if not notes:
+            return 0.0
+        groups = _groups(notes, sender.batch_size)
+        capacity = bucket_capacity(delivery.rate_per_minute)
+        granted, wait_ms = await self._redis(
+            f"rate limit of {name}",
+            lambda: store.take_tokens(
+                name, len(groups), now_ms, delivery.rate_per_minute, capacity
+            ),
+        )
+        digest = False
+        if granted < len(groups) and sender.digests and granted >= 1:
+            groups, digest = [notes], True  # one message for everything claimed
+        elif granted < len(groups):
+            later = groups[granted:]
+            groups = groups[:granted]
+            at = now_ms + max(wait_ms, 1)
+            back = [(n.id, None, at) for group in later for n, _ in group]
+            await self._redis(f"releasing {name}'s claims", lambda: store.reschedule(name, back))
+        if not groups:
+            return max(wait_ms, 10) / 1000
+        semaphore = asyncio.Semaphore(MAX_IN_FLIGHT)
+
+        async def attempt(group: list[tuple[Notification, int]]) -> None:
+            async with semaphore:
+                await self._attempt(name, sender, group, digest, unmarked)
+
+        await asyncio.gather(*(attempt(g) for g in groups))
+        return 0.0
+
+    async def _attempt(
+        self,
+        name: str,
+        sender: Sender,
+        group: list[tuple[Notification, int]],
+        digest: bool,
+        unmarked: list[tuple[str, list[str]]] | None,
+    ) -> None:
+        store = self.store
+        assert store is not None
+        channel = sender.receiver.type
+        now_ms = self.clock.now_ms()
+        try:
+            outcome = await sender.send([n for n, _ in group], now_ms)
+        except Exception as exc:  # a sender's bug is the attempt's failure, not the loop's
+            log.exception("notifier: sender for %r raised", name)
+            outcome = Outcome("retry", f"sender raised {type(exc).__name__}")
+        self.metrics.messages.labels(name, channel, outcome.status).inc()
+        ids = [n.id for n, _ in group]
+        if outcome.delivered:
+            done_ms = self.clock.now_ms()
+            for note, _ in group:
+                with contextlib.suppress(ValueError):
+                    delay = done_ms - parse_timestamp_ms(note.record.detected_at)
+                    self.metrics.delivery_seconds.labels(channel).observe(max(delay, 0) / 1000)
+            self.metrics.notifications.labels(name, channel, "digested" if digest else "sent").inc(
+                len(group)
+            )
+            try:
+                await store.delivered(name, ids)
+            except (RedisError, OSError):
+                if unmarked is None:
+                    raise
+                unmarked.append((name, ids))  # written when Redis is back
+            return
+        retry: list[tuple[str, bytes | None, int]] = []
+        dead: list[tuple[Notification, int]] = []
+        for note, attempts in group:
+            tried = attempts + 1
+            if outcome.status == "failed" or tried >= sender.receiver.delivery.max_attempts:
+                dead.append((note, tried))
+                continue
+            wait_s = backoff_s(tried, self.rng)
+            if outcome.retry_after_s is not None:
+                wait_s = max(wait_s, outcome.retry_after_s)
+            body = encode_note(note, attempts=tried, queued_ms=now_ms)
+            retry.append((note.id, body, now_ms + int(wait_s * 1000)))
+        if retry:
+            log.warning(
+                "notifier: %d notification(s) to %r not delivered (%s); retrying",
+                len(retry),
+                name,
+                outcome.detail,
+            )
+            self.metrics.notifications.labels(name, channel, "retried").inc(len(retry))
+            await self._redis(f"rescheduling for {name}", lambda: store.reschedule(name, retry))
+        if dead:
+            log.error(
+                "notifier: %d notification(s) to %r dead-lettered after %d attempt(s): %s",
+                len(dead),
+                name,
+                max(t for _, t in dead),
+                outcome.detail,
+            )
+            letters = [_letter(n.id, name, outcome.detail, t, n) for n, t in dead]
+            dead_ids = [n.id for n, _ in dead]
+            await self._redis("dead-lettering", lambda: store.dead(name, dead_ids, letters))
+            self.metrics.notifications.labels(name, channel, "failed").inc(len(dead))
+
+    async def _mark(self, name: str, unmarked: list[tuple[str, list[str]]]) -> None:
+        store = self.store
+        assert store is not None
+        while unmarked:
+            receiver, ids = unmarked[0]
+
+            async def log_them(receiver: str = receiver, ids: list[str] = ids) -> None:
+                await store.delivered(receiver, ids)
+
+            await self._redis("logging deliveries", log_them)
+            unmarked.pop(0)
+
+    # --- gauges and reload ----------------------------------------------------------------
+
+    @Service.task
+    async def _gauges_forever(self) -> None:
+        store = self.store
+        assert store is not None
+        while not self.should_stop:
+            await self.sleep(1.0)
+            if self._redis_failing:
+                continue
+            try:
+                counts = await store.waiting(self.routing.receivers)
+            except (RedisError, OSError):
+                continue
+            for name, count in counts.items():
+                self.metrics.waiting.labels(name, self.routing.receivers[name].type).set(count)
+
+    @Service.task
+    async def _reload_forever(self) -> None:
+        while not self.should_stop:
+            await self.sleep(RELOAD_S)
+            if self.routing_path is not None:
+                await self.reload_if_changed()
+
+    async def reload_if_changed(self) -> bool:
+        """Read the routing file again when it changed; a file with problems is refused
+        (one log line each) and the routing in use stays. True when a new one applies."""
+        path = self.routing_path
+        if path is None:
+            return False
+        try:
+            mtime = path.stat().st_mtime
+        except OSError as exc:
+            if self._routing_mtime is not None:
+                log.error("notifier: routing file %s: %s; keeping the routing in use", path, exc)
+                self._routing_mtime = None
+                self.metrics.routing_reloads.labels("refused").inc()
+            return False
+        if mtime == self._routing_mtime:
+            return False
+        self._routing_mtime = mtime
+        try:
+            routing = await asyncio.to_thread(load_routing, path)
+        except RoutingFileError as exc:
+            self.metrics.routing_reloads.labels("refused").inc()
+            for line in exc.lines():
+                log.error("notifier: routing not reloaded: %s", line)
+            return False
+        async with self._lock:
+            old = self.routing
+            for name in list(self.senders):
+                if routing.receivers.get(name) != old.receivers.get(name) or (
+                    routing.link_template != old.link_template
+                ):
+                    await self._stop_deliverer(name)
+            self.routing = routing
+            for name, receiver in routing.receivers.items():
+                if name not in self.senders:
+                    self.senders[name] = self._make_sender(receiver, routing.link_template)
+                    self._deliverers[name] = asyncio.ensure_future(self._deliver_forever(name))
+        removed = sorted(set(old.receivers) - set(routing.receivers))
+        if removed:
+            log.warning(
+                "notifier: receivers %s are gone from the routing; what waits for them stays "
+                "in Redis until they come back",
+                ", ".join(removed),
+            )
+        self.metrics.routing_reloads.labels("loaded").inc()
+        log.info("notifier: routing reloaded from %s: %s", path, routing.summary())
+        return True
+
+
+def _groups(
+    notes: list[tuple[Notification, int]], size: int
+) -> list[list[tuple[Notification, int]]]:
+    return [notes[i : i + size] for i in range(0, len(notes), max(size, 1))]
+
+
+def _letter(
+    note_id: str, receiver: str, reason: str, attempts: int, note: Notification | None
+) -> dict[str, Any]:
+    """A dead letter: what could not be delivered, to whom, and why (no secrets: the
+    reason comes from a sender's ``detail``)."""
+    letter: dict[str, Any] = {
+        "notification_id": note_id,
+        "receiver": receiver,
+        "reason": reason,
+        "attempts": attempts,
+    }
+    if note is not None:
+        letter.update(kind=note.kind, step=note.step, event_id=note.record.event_id)
+    return letter

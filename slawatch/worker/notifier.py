@@ -1,0 +1,126 @@
+"""The notifier as a process of its own (``slawatch notifier``), and the part of a worker
+that decides whether it runs one.
+
+A standalone notifier serves ``/healthz``, ``/readyz`` and ``/metrics`` on the worker's
+web host and port settings, so Prometheus scrapes it like a worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import mode
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from slawatch.alerting.config import RoutingConfig, load_routing
+from slawatch.alerting.metrics import NotifierMetrics
+from slawatch.alerting.notifier import Notifier
+from slawatch.config.settings import Settings
+from slawatch.core.clock import Clock, SystemClock
+from slawatch.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def routing_of(settings: Settings) -> tuple[Path, RoutingConfig] | None:
+    """The routing file the settings name, read (None when none is named); a file with
+    problems raises :class:`~slawatch.alerting.config.RoutingFileError`."""
+    if not settings.alert_routing_file:
+        return None
+    path = Path(settings.alert_routing_file)
+    return path, load_routing(path)
+
+
+def build_notifier(
+    settings: Settings,
+    registry: CollectorRegistry,
+    clock: Clock | None = None,
+    routing: tuple[Path, RoutingConfig] | None = None,
+) -> Notifier | None:
+    """The notifier a worker runs inside itself, or None (no routing file, or
+    ``notifier_in_worker`` off). ``routing``: the file already read by the caller."""
+    if not settings.notifier_in_worker:
+        return None
+    routing = routing or routing_of(settings)
+    if routing is None:
+        return None
+    path, config = routing
+    return Notifier(
+        settings, config, NotifierMetrics(registry), clock or SystemClock(), routing_path=path
+    )
+
+
+class NotifierPages(mode.Service):
+    """``/healthz``, ``/readyz`` (Redis reachable and the notifier's group joined) and
+    ``/metrics`` of a standalone notifier."""
+
+    def __init__(self, settings: Settings, notifier: Notifier, registry: CollectorRegistry) -> None:
+        super().__init__()
+        self.settings = settings
+        self.notifier = notifier
+        self.registry = registry
+        self.runner: web.AppRunner | None = None
+
+    async def on_start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/metrics", self._metrics)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, self.settings.web_host, self.settings.web_port)
+        await site.start()
+
+    async def on_stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "alive", "worker_id": self.settings.worker_id})
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        consumer = self.notifier.consumer
+        joined = consumer is not None and bool(consumer.assignment())
+        redis_ok = not self.notifier.redis_failing
+        body = {"ready": joined and redis_ok, "group_joined": joined, "redis": redis_ok}
+        return web.json_response(body, status=200 if body["ready"] else 503)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+
+def run_notifier(settings: Settings) -> None:
+    """Run a notifier alone until SIGINT or SIGTERM."""
+    from slawatch.streams.topics import ensure_topics
+    from slawatch.worker.runtime import check_web_port
+
+    routing = routing_of(settings)
+    if routing is None:
+        raise ConfigError(
+            "not set: a notifier needs a routing file (README, Alert routing)",
+            source="SLAWATCH_ALERT_ROUTING_FILE",
+            field="alert_routing_file",
+        )
+    check_web_port(settings.web_host, settings.web_port)
+    path, config = routing
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    loop.run_until_complete(ensure_topics(settings))
+    registry = CollectorRegistry()
+    notifier = Notifier(
+        settings, config, NotifierMetrics(registry), SystemClock(), routing_path=path
+    )
+    worker = mode.Worker(
+        notifier,
+        NotifierPages(settings, notifier, registry),
+        loop=loop,
+        loglevel=settings.log_level.upper(),
+        redirect_stdouts=False,
+        quiet=True,
+    )
+    worker.execute_from_commandline()
