@@ -10,7 +10,7 @@ was written by something else) and such a notification as a dead letter.
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import fields
 from typing import Any
 
 import orjson
@@ -41,7 +41,7 @@ def encode_state(state: AlertState) -> bytes:
         {
             "v": VERSION,
             "cycle": state.cycle_id,
-            "record": asdict(state.record),
+            "record": state.record,  # orjson writes a dataclass as its fields
             "open": state.open,
             "notified": [list(pair) for pair in state.notified],
             "sent": sorted(state.sent),
@@ -88,7 +88,9 @@ def encode_note(note: Notification, *, attempts: int = 0, queued_ms: int = 0) ->
             "receiver": note.receiver,
             "step": note.step,
             "kind": note.kind,
-            "record": asdict(note.record),
+            "record": note.record,
+            "after": list(note.after),
+            "not_before": note.not_before_ms,
             "attempts": attempts,
             "queued_ms": queued_ms,
         }
@@ -105,7 +107,8 @@ def decode_note(data: bytes) -> tuple[Notification, int, int]:
             raise CodecError(f"notification kind {doc['kind']!r}")
         note = Notification(
             doc["id"], doc["cycle"], doc["receiver"], doc["step"], doc["kind"],
-            record_from(doc["record"]),
+            record_from(doc["record"]), tuple(str(x) for x in doc.get("after", ())),
+            doc.get("not_before"),
         )  # fmt: skip
         return note, int(doc["attempts"]), int(doc["queued_ms"])
     except CodecError:

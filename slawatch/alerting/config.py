@@ -19,7 +19,9 @@ import yaml
 
 from slawatch.alerting.receivers import Receiver, is_http_url, read_receivers
 from slawatch.alerting.routes import Route, read_routes
+from slawatch.core.calendar import Calendar
 from slawatch.errors import SlawatchError
+from slawatch.policy.calendars import read_calendars
 from slawatch.policy.problems import PolicyReader
 from slawatch.yamlfile import (
     Problem,
@@ -27,7 +29,7 @@ from slawatch.yamlfile import (
     read_text,
 )
 
-TOP_LEVEL = ("receivers", "routes", "link")
+TOP_LEVEL = ("receivers", "routes", "link", "calendars")
 #: The SLA event fields a ``link`` template may use, as ``{name}``.
 LINK_FIELDS = (
     "conversation_id",
@@ -62,6 +64,8 @@ class RoutingConfig:
     routes: tuple[Route, ...]
     link_template: str | None = None
     """Where a notification links to, with ``{field}`` placeholders (``LINK_FIELDS``)."""
+    calendars: Mapping[str, Calendar] = field(default_factory=dict, hash=False)
+    """Business calendars receivers' ``hours`` name (a policy's ``calendars`` syntax)."""
 
     def summary(self) -> str:
         steps = sum(len(route.steps) for route in self.routes)
@@ -96,11 +100,14 @@ def _parse(
         r.fail(root, "(top level)", "expected a mapping (key: value lines)", hint=_EXAMPLE)
         return None
     top = r.mapping(root, "", TOP_LEVEL)
+    calendars: dict[str, Calendar | None] = {}
+    if "calendars" in top:
+        calendars = read_calendars(r, top["calendars"][1])
     receivers: dict[str, Receiver | None] = {}
     if "receivers" not in top:
         r.fail(root, "receivers", "missing", hint="receivers: {oncall: {type: pagerduty, ...}}")
     else:
-        receivers = read_receivers(r, top["receivers"][1], env, base_dir)
+        receivers = read_receivers(r, top["receivers"][1], env, base_dir, set(calendars))
     routes: list[Route | None] = []
     if "routes" not in top:
         r.fail(
@@ -117,6 +124,7 @@ def _parse(
         {name: rc for name, rc in receivers.items() if rc is not None},
         tuple(route for route in routes if route is not None),
         link_template,
+        {name: c for name, c in calendars.items() if c is not None},
     )
 
 

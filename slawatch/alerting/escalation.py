@@ -31,7 +31,9 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from slawatch.alerting.config import RoutingConfig
+from slawatch.alerting.receivers import WAIT
 from slawatch.alerting.routes import ALERT_KINDS, MATCH_FIELDS, Step
+from slawatch.core.calendar import Calendar
 from slawatch.schemas.sla_events import SlaEventRecord
 
 NotificationKind = Literal["trigger", "repeat", "resolve", "notice"]
@@ -60,6 +62,11 @@ class Notification:
     step: str
     kind: NotificationKind
     record: SlaEventRecord
+    after: tuple[str, ...] = ()
+    """Notifications this one must not overtake (a resolve: the receiver's triggers of
+    the cycle): the notifier holds it while one of them still waits in the outbox."""
+    not_before_ms: int | None = None
+    """Its receiver's hours start then: it waits in the outbox until that time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,31 +132,87 @@ def matching_steps(config: RoutingConfig, record: SlaEventRecord) -> list[Step]:
     return steps
 
 
+def is_open(calendar: Calendar, at_ms: int) -> bool:
+    """True when ``at_ms`` is working time of ``calendar``."""
+    return calendar.elapsed(at_ms, at_ms + 1) == 1
+
+
+def next_open_ms(calendar: Calendar, at_ms: int) -> int:
+    """The first working instant of ``calendar`` at or after ``at_ms``."""
+    return calendar.add(at_ms, 1) - 1
+
+
+#: Most fallbacks followed from a receiver outside its hours (a loop waits instead).
+MAX_FALLBACKS = 8
+
+
 class _Builder:
     """A state being changed, and the notifications it produced."""
 
-    def __init__(self, state: AlertState) -> None:
+    def __init__(self, state: AlertState, config: RoutingConfig, now_ms: int) -> None:
         self.state = state
+        self.config = config
+        self.now_ms = now_ms
         self.out: list[Notification] = []
 
-    def send(self, receiver: str, step: str, kind: NotificationKind, suffix: str) -> None:
+    def route(self, receiver: str, kind: NotificationKind) -> tuple[str | None, int | None]:
+        """Who gets a notification for ``receiver`` now, and from when: the receiver
+        itself in its hours; outside them its fallback (``outside: <receiver>``), or
+        itself when its hours start (``outside: wait``). A resolve goes to the receiver
+        alerted, when its hours allow; a repeat for a receiver that waits is not sent
+        (None)."""
+        name = receiver
+        for _ in range(MAX_FALLBACKS + 1):
+            rc = self.config.receivers.get(name)
+            hours = rc.hours if rc is not None else None
+            calendar = self.config.calendars.get(hours.calendar) if hours else None
+            if hours is None or calendar is None or is_open(calendar, self.now_ms):
+                return name, None
+            if hours.outside != WAIT and kind != "resolve":
+                name = hours.outside
+                continue
+            if kind == "repeat":
+                return None, None
+            return name, next_open_ms(calendar, self.now_ms)
+        return None, None  # fallbacks in a loop, every one closed: checked at load too
+
+    def send(self, receiver: str, step: str, kind: NotificationKind, suffix: str) -> str | None:
+        """Queue one notification (once per cycle); the receiver it went to."""
+        target, not_before = self.route(receiver, kind)
+        if target is None:
+            return None
         state = self.state
-        note_id = f"{state.cycle_id}|{receiver}|{suffix}"
+        note_id = f"{state.cycle_id}|{target}|{suffix}"
         if note_id in state.sent:
-            return
+            return target
         notified = state.notified
         if kind == "trigger":
-            notified = (*notified, (receiver, step))
+            notified = (*notified, (target, step))
+        after: tuple[str, ...] = ()
+        if kind == "resolve":
+            after = tuple(
+                f"{state.cycle_id}|{r}|{s}|trigger" for r, s in state.notified if r == target
+            )
         self.state = replace(state, sent=state.sent | {note_id}, notified=notified)
-        self.out.append(Notification(note_id, state.cycle_id, receiver, step, kind, state.record))
+        self.out.append(
+            Notification(
+                note_id, state.cycle_id, target, step, kind, state.record, after, not_before
+            )
+        )
+        return target
 
-    def trigger(
-        self, config: RoutingConfig, step: str, receivers: tuple[str, ...], now_ms: int
-    ) -> None:
-        for receiver in receivers:
-            self.send(receiver, step, "trigger", f"{step}|trigger")
+    def trigger(self, step: str, receivers: tuple[str, ...], now_ms: int) -> None:
+        targets = [
+            self.send(receiver, step, "trigger", f"{step}|trigger") for receiver in receivers
+        ]
         refreshed = tuple(
-            r for r in receivers if (rc := config.receivers.get(r)) and rc.type == "alertmanager"
+            dict.fromkeys(
+                t
+                for t in targets
+                if t is not None
+                and (rc := self.config.receivers.get(t)) is not None
+                and rc.type == "alertmanager"
+            )
         )
         if refreshed:
             timer = Timer(step + REFRESH_SUFFIX, refreshed, now_ms + REFRESH_MS, REFRESH_MS, now_ms)
@@ -171,7 +234,7 @@ def plan(
         raise ValueError(f"record of cycle {cycle_id!r} given the state of {state.cycle_id!r}")
     if not state.open:
         return Plan(state, ())
-    b = _Builder(replace(state, record=record))
+    b = _Builder(replace(state, record=record), config, now_ms)
     what = record.event_id.rsplit("|", 1)[1]  # the kind, with @ms for level_changed
     for step in matching_steps(config, record):
         if step.on not in ALERT_KINDS:
@@ -185,7 +248,7 @@ def plan(
             timer = Timer(step.id, step.to, now_ms + step.after_ms, step.repeat_ms)
             b.state = replace(b.state, timers=(*b.state.timers, timer))
             continue
-        b.trigger(config, step.id, step.to, now_ms)
+        b.trigger(step.id, step.to, now_ms)
         if step.repeat_ms is not None:
             timer = Timer(step.id, step.to, now_ms + step.repeat_ms, step.repeat_ms, now_ms)
             b.state = replace(b.state, timers=(*b.state.timers, timer))
@@ -200,7 +263,7 @@ def tick(config: RoutingConfig, state: AlertState, now_ms: int) -> Plan:
     """What the passing of time sends by ``now_ms``: delayed triggers and repeats."""
     if not state.open:
         return Plan(state, ())
-    b = _Builder(state)
+    b = _Builder(state, config, now_ms)
     timers: list[Timer] = []
     for timer in sorted(state.timers, key=lambda t: t.due_ms):  # what was due first, first
         if timer.due_ms > now_ms:
@@ -208,7 +271,7 @@ def tick(config: RoutingConfig, state: AlertState, now_ms: int) -> Plan:
             continue
         if timer.triggered_ms is None:  # the step's delayed trigger
             before = len(b.state.timers)
-            b.trigger(config, timer.step, timer.receivers, timer.due_ms)
+            b.trigger(timer.step, timer.receivers, timer.due_ms)
             timers.extend(b.state.timers[before:])  # its Alertmanager refresh, if any
             if timer.repeat_ms is not None:  # repeats from its due; slots passed are skipped
                 slot = (now_ms - timer.due_ms) // timer.repeat_ms

@@ -37,6 +37,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -75,10 +76,12 @@ MAX_POLL_RECORDS = 1000
 #: Most notifications one claim takes (a digest holds at most this many).
 MAX_CLAIM = 100
 #: Sends in flight to one receiver at once.
-MAX_IN_FLIGHT = 8
+MAX_IN_FLIGHT = 16
 #: Backoff between attempts: from 1 s, doubling, to 5 minutes, with jitter.
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 300.0
+#: Seconds without a Redis failure before an outage is declared over.
+REDIS_SETTLE_S = 1.0
 #: A claim's lease beyond the receiver's timeout.
 LEASE_MARGIN_MS = 5_000
 
@@ -139,6 +142,7 @@ class Notifier(Service):
         self._kicks: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
         self._lock = asyncio.Lock()
         self._redis_failing = False
+        self._last_redis_failure = 0.0
         self._routing_mtime: float | None = None
         self.planned_batches = 0
 
@@ -225,12 +229,18 @@ class Notifier(Service):
     # --- Redis, retried -------------------------------------------------------------------
 
     async def _redis(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        """``call()`` until it succeeds: Redis errors are waited out, never skipped."""
+        """``call()`` until it succeeds: Redis errors are waited out, never skipped.
+
+        The first failure says Redis is unreachable (one log line, the gauge to 0); only
+        the gauges loop says it is back, after a second without failures, so a Redis
+        going down or coming up, with some connections answering and some not, makes
+        one line each way."""
         delay = 0.1
         while True:
             try:
-                result = await call()
+                return await call()
             except (RedisError, OSError) as exc:
+                self._last_redis_failure = time.monotonic()
                 if not self._redis_failing:
                     self._redis_failing = True
                     self.metrics.redis_up.set(0)
@@ -244,12 +254,22 @@ class Notifier(Service):
                     raise
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
-                continue
-            if self._redis_failing:
-                self._redis_failing = False
-                self.metrics.redis_up.set(1)
-                log.info("notifier: Redis reachable again; waiting notifications go out")
-            return result
+
+    async def _check_redis_back(self) -> None:
+        """After an outage: Redis answers, and nothing failed for a second."""
+        client = self.client
+        if not self._redis_failing or client is None:
+            return
+        if time.monotonic() - self._last_redis_failure < REDIS_SETTLE_S:
+            return
+        try:
+            await client.ping()
+        except (RedisError, OSError):
+            self._last_redis_failure = time.monotonic()
+            return
+        self._redis_failing = False
+        self.metrics.redis_up.set(1)
+        log.info("notifier: Redis reachable again; waiting notifications go out")
 
     # --- plan -----------------------------------------------------------------------------
 
@@ -446,6 +466,13 @@ class Notifier(Service):
             self.metrics.notifications.labels(name, channel, "failed").inc(len(broken))
         if not notes:
             return 0.0
+        # A cycle's resolve is the last thing its receiver gets: after its triggers in this
+        # claim (times put back for the rate limit may have put it first), and behind
+        # any still waiting in the outbox.
+        notes.sort(key=lambda item: item[0].kind == "resolve")
+        notes = await self._hold_overtaking(name, notes)
+        if not notes:
+            return 0.0
         groups = _groups(notes, sender.batch_size)
         capacity = bucket_capacity(delivery.rate_per_minute)
         granted, wait_ms = await self._redis(
@@ -458,21 +485,98 @@ class Notifier(Service):
         if granted < len(groups) and sender.digests and granted >= 1:
             groups, digest = [notes], True  # one message for everything claimed
         elif granted < len(groups):
-            later = groups[granted:]
+            later = [n for group in groups[granted:] for n, _ in group]
             groups = groups[:granted]
-            at = now_ms + max(wait_ms, 1)
-            back = [(n.id, None, at) for group in later for n, _ in group]
-            await self._redis(f"releasing {name}'s claims", lambda: store.reschedule(name, back))
+            await self._put_back(name, later, now_ms + max(wait_ms, 1))
         if not groups:
             return max(wait_ms, 10) / 1000
+        done: list[str] = []  # delivered: logged together at the end of the round
+        try:
+            await self._send_round(name, sender, groups, digest, done)
+        finally:
+            await self._log_delivered(name, done, unmarked)
+        return 0.0
+
+    async def _send_round(
+        self,
+        name: str,
+        sender: Sender,
+        groups: list[list[tuple[Notification, int]]],
+        digest: bool,
+        done: list[str],
+    ) -> None:
+        if digest or sender.batch_size > 1:
+            # One request at a time: a cycle's notifications may span two batches.
+            for group in groups:
+                await self._attempt(name, sender, group, digest, done)
+            return
+        # One notification a request: several cycles at once, each cycle's in order, and
+        # what follows a notification that must wait waits behind it.
+        chains: dict[str, list[tuple[Notification, int]]] = defaultdict(list)
+        for group in groups:
+            chains[group[0][0].cycle_id].append(group[0])
         semaphore = asyncio.Semaphore(MAX_IN_FLIGHT)
 
-        async def attempt(group: list[tuple[Notification, int]]) -> None:
-            async with semaphore:
-                await self._attempt(name, sender, group, digest, unmarked)
+        async def run(chain: list[tuple[Notification, int]]) -> None:
+            for i, item in enumerate(chain):
+                async with semaphore:
+                    retry_at = await self._attempt(name, sender, [item], digest, done)
+                if retry_at is not None:
+                    await self._put_back(name, [n for n, _ in chain[i + 1 :]], retry_at + 1)
+                    return
 
-        await asyncio.gather(*(attempt(g) for g in groups))
-        return 0.0
+        await asyncio.gather(*(run(chain) for chain in chains.values()))
+
+    async def _log_delivered(
+        self, name: str, done: list[str], unmarked: list[tuple[str, list[str]]] | None
+    ) -> None:
+        """Write ``done`` to the notification log; when Redis cannot take it, keep it in
+        ``unmarked`` (written before the next claim) or, without one, wait for Redis."""
+        store = self.store
+        assert store is not None
+        if not done:
+            return
+        if unmarked is None:
+            await self._redis("logging deliveries", lambda: store.delivered(name, done))
+            return
+        try:
+            await store.delivered(name, done)
+        except (RedisError, OSError):
+            unmarked.append((name, list(done)))  # written when Redis is back
+
+    async def _put_back(self, name: str, notes: Sequence[Notification], at_ms: int) -> None:
+        """Claimed notifications back to the outbox from ``at_ms``, in their order."""
+        store = self.store
+        assert store is not None
+        back = [(n.id, None, at_ms + i / 1000) for i, n in enumerate(notes)]
+        if back:
+            await self._redis(f"releasing {name}'s claims", lambda: store.reschedule(name, back))
+
+    async def _hold_overtaking(
+        self, name: str, notes: list[tuple[Notification, int]]
+    ) -> list[tuple[Notification, int]]:
+        """``notes`` without those that would overtake a notification still waiting in
+        the outbox (a resolve whose trigger waits for a retry): those go back, to just
+        after it."""
+        store = self.store
+        assert store is not None
+        claimed = {n.id for n, _ in notes}
+        awaited = sorted({a for n, _ in notes for a in n.after if a not in claimed})
+        if not awaited:
+            return notes
+        waiting = await self._redis(
+            f"reading {name}'s outbox", lambda: store.waiting_at(name, awaited)
+        )
+        if not waiting:
+            return notes
+        kept = []
+        for note, attempts in notes:
+            behind = [waiting[a] for a in note.after if a in waiting]
+            if behind:
+                await self._put_back(name, [note], int(max(behind)) + 1)
+            else:
+                kept.append((note, attempts))
+        return kept
 
     async def _attempt(
         self,
@@ -480,16 +584,19 @@ class Notifier(Service):
         sender: Sender,
         group: list[tuple[Notification, int]],
         digest: bool,
-        unmarked: list[tuple[str, list[str]]] | None,
-    ) -> None:
+        done: list[str],
+    ) -> int | None:
+        """One attempt at ``group`` (delivered ids go to ``done``); when it is to be
+        tried again, the time of that."""
         store = self.store
         assert store is not None
         channel = sender.receiver.type
         now_ms = self.clock.now_ms()
         try:
             outcome = await sender.send([n for n, _ in group], now_ms)
-        except Exception as exc:  # a sender's bug is the attempt's failure, not the loop's
-            log.exception("notifier: sender for %r raised", name)
+        except Exception as exc:  # noqa: BLE001 - a sender's bug fails the attempt, not the loop
+            # The type only: a library's message could hold a URL with a secret in it.
+            log.error("notifier: sender for %r raised %s", name, type(exc).__name__)
             outcome = Outcome("retry", f"sender raised {type(exc).__name__}")
         self.metrics.messages.labels(name, channel, outcome.status).inc()
         ids = [n.id for n, _ in group]
@@ -502,25 +609,21 @@ class Notifier(Service):
             self.metrics.notifications.labels(name, channel, "digested" if digest else "sent").inc(
                 len(group)
             )
-            try:
-                await store.delivered(name, ids)
-            except (RedisError, OSError):
-                if unmarked is None:
-                    raise
-                unmarked.append((name, ids))  # written when Redis is back
-            return
-        retry: list[tuple[str, bytes | None, int]] = []
+            done.extend(ids)
+            return None
+        retry: list[tuple[str, bytes | None, float]] = []
         dead: list[tuple[Notification, int]] = []
+        tried = max(attempts for _, attempts in group) + 1
+        wait_s = backoff_s(tried, self.rng)  # one wait for the group: it stays in order
+        if outcome.retry_after_s is not None:
+            wait_s = max(wait_s, outcome.retry_after_s)
+        retry_at = now_ms + int(wait_s * 1000)
         for note, attempts in group:
-            tried = attempts + 1
-            if outcome.status == "failed" or tried >= sender.receiver.delivery.max_attempts:
-                dead.append((note, tried))
+            if outcome.status == "failed" or attempts + 1 >= sender.receiver.delivery.max_attempts:
+                dead.append((note, attempts + 1))
                 continue
-            wait_s = backoff_s(tried, self.rng)
-            if outcome.retry_after_s is not None:
-                wait_s = max(wait_s, outcome.retry_after_s)
-            body = encode_note(note, attempts=tried, queued_ms=now_ms)
-            retry.append((note.id, body, now_ms + int(wait_s * 1000)))
+            body = encode_note(note, attempts=attempts + 1, queued_ms=now_ms)
+            retry.append((note.id, body, retry_at + len(retry) / 1000))
         if retry:
             log.warning(
                 "notifier: %d notification(s) to %r not delivered (%s); retrying",
@@ -542,6 +645,7 @@ class Notifier(Service):
             dead_ids = [n.id for n, _ in dead]
             await self._redis("dead-lettering", lambda: store.dead(name, dead_ids, letters))
             self.metrics.notifications.labels(name, channel, "failed").inc(len(dead))
+        return retry_at if retry else None
 
     async def _mark(self, name: str, unmarked: list[tuple[str, list[str]]]) -> None:
         store = self.store
@@ -563,6 +667,7 @@ class Notifier(Service):
         assert store is not None
         while not self.should_stop:
             await self.sleep(1.0)
+            await self._check_redis_back()
             if self._redis_failing:
                 continue
             try:

@@ -10,7 +10,7 @@ line or a problem. A problem names the variable or the file, never the value.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -99,8 +99,22 @@ DEFAULT_RATE_PER_MINUTE = {
     "webhook": 600,
     "email": 30,
 }
-#: Fields every receiver type has (``DeliveryOptions``).
-COMMON_FIELDS = ("timeout", "rate_per_minute", "max_attempts")
+#: Fields every receiver type has (``DeliveryOptions``, and ``hours``).
+COMMON_FIELDS = ("timeout", "rate_per_minute", "max_attempts", "hours")
+#: What happens to a notification for a receiver outside its hours: it waits for them
+#: (``wait``), or goes to the receiver named instead.
+WAIT = "wait"
+
+
+@dataclass(frozen=True, slots=True)
+class Hours:
+    """A receiver limited to a calendar's working time (``hours: {calendar, outside}``)."""
+
+    calendar: str
+    outside: str = WAIT
+    """``wait`` or the name of the receiver that gets what comes outside the hours."""
+
+
 MAX_TIMEOUT_MS = 300_000
 
 
@@ -148,6 +162,7 @@ class Receiver:
     type: str
     fields: Mapping[str, FieldValue] = field(hash=False)
     delivery: DeliveryOptions = DeliveryOptions()
+    hours: Hours | None = None
 
 
 def is_http_url(text: str) -> bool:
@@ -159,10 +174,16 @@ def is_http_url(text: str) -> bool:
 
 
 def read_receivers(
-    r: PolicyReader, node: yaml.Node, env: Mapping[str, str], base_dir: Path
+    r: PolicyReader,
+    node: yaml.Node,
+    env: Mapping[str, str],
+    base_dir: Path,
+    calendars: Collection[str] = (),
 ) -> dict[str, Receiver | None]:
-    """The ``receivers`` section by name; None for a receiver with problems."""
+    """The ``receivers`` section by name; None for a receiver with problems.
+    ``calendars``: the names an ``hours`` field may use."""
     out: dict[str, Receiver | None] = {}
+    hours_nodes: dict[str, yaml.Node] = {}
     for name, (name_node, value_node) in r.mapping(node, "receivers").items():
         out[name] = None
         here = f"receivers.{name}"
@@ -170,12 +191,47 @@ def read_receivers(
             r.fail(name_node, here, "a name is 1 to 64 letters, digits, '_', '-' or '.'")
             continue
         with r.guard(value_node, here):
-            out[name] = _receiver(r, name, value_node, env, base_dir)
+            out[name] = _receiver(r, name, value_node, env, base_dir, calendars, hours_nodes)
+    for name, hours_node in hours_nodes.items():  # fallbacks name receivers: now all known
+        receiver = out.get(name)
+        if receiver is None or receiver.hours is None or receiver.hours.outside == WAIT:
+            continue
+        fallback = receiver.hours.outside
+        if fallback == name or fallback not in out:
+            known = ", ".join(sorted(set(out) - {name})) or "(none other)"
+            r.fail(hours_node, f"receivers.{name}.hours.outside",
+                   f"{fallback!r} is not another receiver",
+                   hint=f"wait, or one of: {known}")  # fmt: skip
+            out[name] = None
     return out
 
 
+def _hours(r: PolicyReader, node: yaml.Node, here: str, calendars: Collection[str]) -> Hours | None:
+    hint = "hours: {calendar: office, outside: wait}"
+    keys = r.mapping(node, here, ("calendar", "outside"))
+    if "calendar" not in keys:
+        r.fail(node, f"{here}.calendar", "missing", hint=hint)
+        return None
+    calendar = r.text(keys["calendar"][1], f"{here}.calendar")
+    if calendar is not None and calendar not in calendars:
+        known = ", ".join(sorted(calendars)) or "none: add a calendars section"
+        r.fail(keys["calendar"][1], f"{here}.calendar", f"no calendar {calendar!r}",
+               hint=f"calendars: {known}")  # fmt: skip
+        return None
+    outside = WAIT
+    if "outside" in keys:
+        outside = r.text(keys["outside"][1], f"{here}.outside") or WAIT
+    return None if calendar is None else Hours(calendar, outside)
+
+
 def _receiver(
-    r: PolicyReader, name: str, node: yaml.Node, env: Mapping[str, str], base_dir: Path
+    r: PolicyReader,
+    name: str,
+    node: yaml.Node,
+    env: Mapping[str, str],
+    base_dir: Path,
+    calendars: Collection[str],
+    hours_nodes: dict[str, yaml.Node],
 ) -> Receiver | None:
     here = f"receivers.{name}"
     before = r.found
@@ -193,8 +249,13 @@ def _receiver(
         return None
     fields: dict[str, FieldValue] = {}
     delivery = DeliveryOptions(rate_per_minute=DEFAULT_RATE_PER_MINUTE[type_])
+    hours = None
     for key, (key_node, value_node) in keys.items():
         if key == "type":
+            continue
+        if key == "hours":
+            hours = _hours(r, value_node, f"{here}.hours", calendars)
+            hours_nodes[name] = value_node
             continue
         if key in COMMON_FIELDS:
             delivery = _delivery_option(r, delivery, key, value_node, f"{here}.{key}")
@@ -212,7 +273,7 @@ def _receiver(
             r.fail(node, f"{here}.{key}", f"a {type_} receiver needs {key}", hint=spec.example)
     if r.found > before:
         return None
-    return Receiver(name, type_, fields, delivery)
+    return Receiver(name, type_, fields, delivery, hours)
 
 
 def _delivery_option(

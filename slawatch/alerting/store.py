@@ -15,7 +15,7 @@ Keys (``<app_id>:alerts:`` first):
 - ``bucket:<receiver>``: the receiver's token bucket; ``dead``: the last 10,000 dead
   letters (JSON, newest first).
 
-A batch of plans is written in one MULTI/EXEC transaction: the new states, their wake
+A batch of plans is written by one script (atomic, like a transaction): the new states, their wake
 times and their notifications land together or not at all. A sender *claims* due
 notifications with a script that moves their time a lease ahead (so two notifiers never
 hold the same one, and one that dies holding it lets it go when the lease ends), and
@@ -60,6 +60,35 @@ for _, id in ipairs(ids) do
   end
 end
 return {logged, out}
+"""
+
+_COMMIT = """
+local prefix = ARGV[1]
+local ttl = ARGV[2]
+local i = 4
+for _ = 1, tonumber(ARGV[3]) do
+  local cycle, body, open, part, wake = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  i = i + 5
+  if open == '1' then
+    redis.call('SET', prefix .. 'state:' .. cycle, body)
+  else
+    redis.call('SET', prefix .. 'state:' .. cycle, body, 'EX', ttl)
+  end
+  if wake == '' then
+    redis.call('ZREM', prefix .. 'wake:' .. part, cycle)
+  else
+    redis.call('ZADD', prefix .. 'wake:' .. part, wake, cycle)
+  end
+end
+local queued = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, queued do
+  local receiver, id, body, at = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  i = i + 4
+  redis.call('HSETNX', prefix .. 'notes:' .. receiver, id, body)
+  redis.call('ZADD', prefix .. 'outbox:' .. receiver, 'NX', at, id)
+end
+return queued
 """
 
 _TAKE = """
@@ -110,6 +139,7 @@ class AlertStore:
         self.prefix = f"{app_id}:alerts:"
         self.retention_s = retention_s
         self._claim = client.register_script(_CLAIM)
+        self._commit = client.register_script(_COMMIT)
         self._take = client.register_script(_TAKE)
 
     # --- keys -----------------------------------------------------------------------------
@@ -147,30 +177,35 @@ class AlertStore:
         return out
 
     async def commit(self, planned: Iterable[PlannedCycle], now_ms: int) -> int:
-        """Write states, wake times and notifications in one transaction; the number of
-        notifications queued."""
-        queued = 0
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for p in planned:
-                key = self.state_key(p.state.cycle_id)
-                body = encode_state(p.state)
-                wake = p.state.next_wake_ms
-                if p.state.open:
-                    pipe.set(key, body)
-                else:
-                    pipe.set(key, body, ex=self.retention_s)
-                if wake is None:
-                    pipe.zrem(self.wake_key(p.partition), p.state.cycle_id)
-                else:
-                    pipe.zadd(self.wake_key(p.partition), {p.state.cycle_id: wake})
-                for note in p.notifications:
-                    pipe.hsetnx(
-                        self.notes_key(note.receiver), note.id, encode_note(note, queued_ms=now_ms)
-                    )
-                    pipe.zadd(self.outbox_key(note.receiver), {note.id: now_ms}, nx=True)
-                    queued += 1
-            await pipe.execute()
-        return queued
+        """Write states, wake times and notifications at once (one script: all or
+        nothing); the number of notifications queued.
+
+        Each notification's time is ``now_ms`` (or when its receiver's hours start) plus
+        a thousandth of a millisecond per notification before it in the batch, so the
+        outbox hands them out in the order they were planned (equal times would go in
+        the order of their ids: a cycle's resolve before its trigger)."""
+        states: list[str | bytes | int] = []
+        notes: list[str | bytes | int] = []
+        cycles = 0
+        for p in planned:
+            wake = p.state.next_wake_ms
+            states += [
+                p.state.cycle_id,
+                encode_state(p.state),
+                1 if p.state.open else 0,
+                p.partition,
+                "" if wake is None else wake,
+            ]
+            cycles += 1
+            for note in p.notifications:
+                at = max(now_ms, note.not_before_ms or 0) + min(len(notes) // 4, 999_999) / 1000
+                notes += [note.receiver, note.id, encode_note(note, queued_ms=now_ms), repr(at)]
+        if not cycles:
+            return 0
+        queued = await self._commit(
+            args=[self.prefix, self.retention_s, cycles, *states, len(notes) // 4, *notes]
+        )
+        return int(queued)
 
     async def due_cycles(self, partition: int, now_ms: int, limit: int) -> list[str]:
         """Cycles of ``partition`` whose wake time has come, earliest first."""
@@ -182,7 +217,8 @@ class AlertStore:
     async def claim(self, receiver: str, now_ms: int, limit: int, lease_ms: int) -> Claimed:
         logged, flat = await self._claim(
             keys=[self.outbox_key(receiver), self.notes_key(receiver)],
-            args=[now_ms, limit, now_ms + lease_ms, f"{self.prefix}log:"],
+            # Due: up to the end of the millisecond (times carry an order in their fraction).
+            args=[f"({now_ms + 1}", limit, now_ms + lease_ms, f"{self.prefix}log:"],
         )
         items = [
             (flat[i].decode() if isinstance(flat[i], bytes) else flat[i], flat[i + 1])
@@ -218,7 +254,7 @@ class AlertStore:
             await pipe.execute()
 
     async def reschedule(
-        self, receiver: str, items: Sequence[tuple[str, bytes | None, int]]
+        self, receiver: str, items: Sequence[tuple[str, bytes | None, float]]
     ) -> None:
         """Put claimed notifications back, each to be tried at its time (with its new
         body, e.g. one more attempt counted, when given)."""
@@ -239,6 +275,13 @@ class AlertStore:
                 pipe.zcard(self.outbox_key(name))
             counts = await pipe.execute()
         return dict(zip(names, (int(c) for c in counts), strict=True))
+
+    async def waiting_at(self, receiver: str, note_ids: Sequence[str]) -> dict[str, float]:
+        """Of ``note_ids``, those still in the receiver's outbox, with their times."""
+        if not note_ids:
+            return {}
+        scores = await self.redis.zmscore(self.outbox_key(receiver), list(note_ids))
+        return {i: float(s) for i, s in zip(note_ids, scores, strict=True) if s is not None}
 
     async def next_due_ms(self, receiver: str) -> int | None:
         """When the receiver's earliest notification may be tried; None when none waits."""

@@ -12,12 +12,15 @@ each routes to exactly one notification. Per run:
     batches of ``batch`` (read the batch's alert states, plan, write the states and the
     notifications in one MULTI/EXEC), with no delivery running: the notifier's plan step,
     less Kafka (no ``sla-events`` consumption, decoding or offset commits);
-(j) live: the same records again on fresh keys, fed the same way while the notifier's
-    delivery loop for the receiver runs in the same event loop, as in a live notifier.
-    Each record's ``detected_at`` is the wall clock when its batch is handed to
-    ``plan_records``; a notification's delay is the receiver's ``received_at_ms`` minus
-    that. Every delivery is counted by its ``Idempotency-Key``: all ``alerts`` must arrive,
-    each once.
+(j) live: the same records again on fresh keys, fed at ``rate`` alerts a second (in
+    chunks every 100 ms, as a consumer polls; 0: the ``batch`` es back to back, a burst)
+    while the notifier's delivery loop for the receiver runs in the same event loop, as
+    in a live notifier. Each record's ``detected_at`` is the wall clock when its chunk is
+    handed to ``plan_records``; a notification's delay is the receiver's
+    ``received_at_ms`` minus that. A burst measures how fast the outbox drains (its
+    delay is the time to drain it); a rate below the delivery throughput measures the
+    delay a live notifier shows. Every delivery is counted by its ``Idempotency-Key``:
+    all ``alerts`` must arrive, each once.
 
 Each run uses fresh app ids (fresh Redis keys). Each figure is the median of ``runs``
 runs. Prints a table (with the machine's load before and after) and writes JSON; the
@@ -45,6 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from slawatch.core.timestamps import format_timestamp_ms, parse_timestamp_ms
+from slawatch.errors import SlawatchError
 
 if TYPE_CHECKING:  # the notifier's imports take most of a second: not at CLI start
     from slawatch.alerting.config import RoutingConfig
@@ -202,12 +206,17 @@ def _baseline(routing: RoutingConfig, batches: list[Batch]) -> float:
     return elapsed
 
 
-async def _feed(notifier: Notifier, batches: list[Batch]) -> tuple[float, int]:
-    """Hand every batch to ``plan_records``; the seconds spent in it, and the wall clock
-    (ms) of the first hand-over."""
+async def _feed(notifier: Notifier, batches: list[Batch], rate: float = 0.0) -> tuple[float, int]:
+    """Hand every batch to ``plan_records`` (at ``rate`` records a second when it is
+    above 0); the seconds spent in it, and the wall clock (ms) of the first hand-over."""
     elapsed = 0.0
     first_ms: int | None = None
+    started_at = time.monotonic()
+    fed = 0
     for batch in batches:
+        if rate > 0:  # wait for this chunk's turn
+            await asyncio.sleep(max(0.0, started_at + fed / rate - time.monotonic()))
+            fed += len(batch)
         handed_ms = _stamp(batch)
         if first_ms is None:
             first_ms = handed_ms
@@ -233,7 +242,11 @@ async def _routed(settings: Settings, routing: RoutingConfig, batches: list[Batc
 
 
 async def _live(
-    settings: Settings, routing: RoutingConfig, batches: list[Batch], rx: LocalReceiver
+    settings: Settings,
+    routing: RoutingConfig,
+    batches: list[Batch],
+    rx: LocalReceiver,
+    rate: float,
 ) -> dict[str, Any]:
     """(j) Feed the batches while the notifier's delivery loop runs; what arrived."""
     from slawatch.alerting.channels.webhook import IDEMPOTENCY_KEY, idempotency_key
@@ -253,7 +266,10 @@ async def _live(
     deliverer = asyncio.ensure_future(notifier._deliver_forever(RECEIVER))
     stalled = False
     try:
-        plan_s, first_ms = await _feed(notifier, batches)
+        if rate > 0:  # chunks of 100 ms of traffic
+            records = [item for batch in batches for item in batch]
+            batches = _batches(records, max(1, int(rate // 10)))
+        plan_s, first_ms = await _feed(notifier, batches, rate)
         seen, changed = 0, time.monotonic()
         while seen < count:
             now = len(rx.deliveries)
@@ -309,7 +325,13 @@ async def _live(
 
 
 def _one_run(
-    run: int, settings: Settings, routing: RoutingConfig, rx: LocalReceiver, alerts: int, batch: int
+    run: int,
+    settings: Settings,
+    routing: RoutingConfig,
+    rx: LocalReceiver,
+    alerts: int,
+    batch: int,
+    rate: float,
 ) -> dict[str, Any]:
     tag = uuid.uuid4().hex[:10]
     records = _records(f"r{run}-{tag}", alerts, settings.partitions)
@@ -319,7 +341,9 @@ def _one_run(
         _routed(settings.with_overrides(app_id=f"bench-alerts-{tag}-routed"), routing, batches)
     )
     live = asyncio.run(
-        _live(settings.with_overrides(app_id=f"bench-alerts-{tag}-live"), routing, batches, rx)
+        _live(
+            settings.with_overrides(app_id=f"bench-alerts-{tag}-live"), routing, batches, rx, rate
+        )
     )
     return {
         "baseline_per_s": alerts / base_s,
@@ -328,7 +352,7 @@ def _one_run(
     }
 
 
-def measure_alerts(*, alerts: int, runs: int, batch: int) -> dict[str, Any]:
+def measure_alerts(*, alerts: int, runs: int, batch: int, rate: float = 0.0) -> dict[str, Any]:
     """Run the benchmark (see the module); the report as a JSON-serialisable dict."""
     from slawatch.alerting.config import load_routing
     from slawatch.config.settings import load_settings
@@ -336,8 +360,8 @@ def measure_alerts(*, alerts: int, runs: int, batch: int) -> dict[str, Any]:
     from slawatch.dev.embedded import EmbeddedRedis
     from slawatch.dev.receiver import LocalReceiver
 
-    if alerts < 1 or runs < 1 or batch < 1:
-        raise ValueError("alerts, runs and batch must be at least 1")
+    if alerts < 1 or runs < 1 or batch < 1 or rate < 0:
+        raise ValueError("alerts, runs and batch must be at least 1, rate at least 0")
     load_before = os.getloadavg()
     run_dir = Path(tempfile.mkdtemp(prefix="slawatch-bench-alerts-"))
     per_run: list[dict[str, Any]] = []
@@ -357,7 +381,7 @@ def measure_alerts(*, alerts: int, runs: int, batch: int) -> dict[str, Any]:
                 worker_id="bench-alerts",
             )
             for run in range(runs):
-                result = _one_run(run, settings, routing, rx, alerts, batch)
+                result = _one_run(run, settings, routing, rx, alerts, batch, rate)
                 per_run.append(result)
                 live = result["live"]
                 print(
@@ -386,7 +410,7 @@ def measure_alerts(*, alerts: int, runs: int, batch: int) -> dict[str, Any]:
     )
     return {
         "machine": {**_machine(), "load_before": load_before, "load_after": load_after},
-        "params": {"alerts": alerts, "runs": runs, "batch": batch},
+        "params": {"alerts": alerts, "runs": runs, "batch": batch, "rate": rate},
         "h_baseline_no_dedup_per_s": baseline,
         "i_routed_with_dedup_per_s": routed,
         "i_ratio_to_baseline": routed / baseline,
@@ -414,17 +438,18 @@ def measure_alerts(*, alerts: int, runs: int, batch: int) -> dict[str, Any]:
     }
 
 
-def run_alerts_bench(*, alerts: int, runs: int, batch: int, out: Path) -> int:
+def run_alerts_bench(*, alerts: int, runs: int, batch: int, rate: float, out: Path) -> int:
     """Measure, print the table, write ``out`` (JSON). 0 whether the targets are met or not."""
     from slawatch.dev.processes import raising_stopped
 
     print(
         f"bench-alerts: {alerts:,} SLA event records (one breached cycle each, one webhook "
-        f"notification each), batches of {batch:,}, {runs} run(s) …",
+        f"notification each), batches of {batch:,}, live at "
+        f"{f'{rate:,.0f} alerts/s' if rate else 'once (a burst)'}, {runs} run(s) …",
         flush=True,
     )
     with raising_stopped():
-        report = measure_alerts(alerts=alerts, runs=runs, batch=batch)
+        report = measure_alerts(alerts=alerts, runs=runs, batch=batch, rate=rate)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     _print(report)
@@ -465,8 +490,9 @@ def _print(r: dict[str, Any]) -> None:
           f"Python {m['python']}; "
           f"load average {before[0]:.2f} {before[1]:.2f} {before[2]:.2f} before, "
           f"{after[0]:.2f} {after[1]:.2f} {after[2]:.2f} after")  # fmt: skip
-    print(f"{params['alerts']:,} alerts, batches of {params['batch']:,}, median of "
-          f"{params['runs']} run(s)\n")  # fmt: skip
+    live_at = f"{params['rate']:,.0f} alerts/s" if params["rate"] else "a burst"
+    print(f"{params['alerts']:,} alerts, batches of {params['batch']:,}, live phase fed at "
+          f"{live_at}, median of {params['runs']} run(s)\n")  # fmt: skip
     print(f"  {'Measure':<40} {'Result':<62} {'Target':<16} Verdict")
     for name, value, target, verdict in rows:
         print(f"  {name:<40} {value:<62} {target:<16} {verdict}")
@@ -497,9 +523,19 @@ def add_bench_alerts(commands: argparse._SubParsersAction[argparse.ArgumentParse
     bench.add_argument(
         "--batch", type=_count, default=1_000, help="records per plan_records call (a poll)"
     )
+    bench.add_argument(
+        "--rate",
+        type=float,
+        default=300.0,
+        help="alerts a second fed in the live phase (0: all at once, a burst)",
+    )
     bench.add_argument("--out", type=Path, default=Path("bench-results/alerts.json"))
     bench.set_defaults(run=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    return run_alerts_bench(alerts=args.alerts, runs=args.runs, batch=args.batch, out=args.out)
+    if args.rate < 0:
+        raise SlawatchError(f"--rate {args.rate:g}: give 0 (a burst) or a positive rate")
+    return run_alerts_bench(
+        alerts=args.alerts, runs=args.runs, batch=args.batch, rate=args.rate, out=args.out
+    )

@@ -11,10 +11,10 @@ from slawatch.dev.bench_alerts import measure_alerts
 
 def test_a_tiny_run_delivers_every_alert_once_and_reports_sane_figures() -> None:
     started = time.monotonic()
-    report = measure_alerts(alerts=200, runs=1, batch=50)
+    report = measure_alerts(alerts=200, runs=1, batch=50, rate=400)
     assert time.monotonic() - started < 15
 
-    assert report["params"] == {"alerts": 200, "runs": 1, "batch": 50}
+    assert report["params"] == {"alerts": 200, "runs": 1, "batch": 50, "rate": 400}
     (run,) = report["runs"]
     live = run["live"]
     # N records, N notifications, each delivered once

@@ -298,3 +298,38 @@ def test_a_storm_becomes_digests_within_the_rate_limit(
     digested = h.metric("slawatch_notifications_total", receiver="team", channel="slack",
                         outcome="digested")  # fmt: skip
     assert digested >= 480
+
+
+def test_a_resolve_never_overtakes_its_trigger(
+    harness: Callable[..., Harness], rx: LocalReceiver
+) -> None:
+    """Planned in one batch, a cycle's trigger and resolve go out in that order; a
+    resolve planned while its trigger waits for a retry waits behind it."""
+    h = harness()
+
+    async def scenario() -> None:
+        # 50 cycles breached and met in one batch: trigger then resolve, each.
+        # PagerDuty's 120 a minute: 10 at once, then 2 a second.
+        records = [r for n in range(50) for r in (record("breached", n), record("met", n))]
+        await h.plan(*records)
+        for _ in range(60):
+            await h.deliver()
+            h.clock.advance(1_000)
+        actions: dict[str, list[str]] = {}
+        for d in rx.deliveries:
+            actions.setdefault(d.body["dedup_key"], []).append(d.body["event_action"])
+        assert len(actions) == 50
+        assert set(map(tuple, actions.values())) == {("trigger", "resolve")}
+
+        rx.clear()
+        rx.fail_next("/pagerduty", statuses=[503])
+        await h.plan(record("breached", 99))
+        await h.deliver()  # the trigger fails: a retry within 1 s
+        await h.plan(record("met", 99))
+        await h.deliver()  # the resolve waits behind the trigger
+        assert rx.deliveries == []
+        h.clock.advance(2_000)
+        await h.deliver()
+        assert [d.body["event_action"] for d in rx.deliveries] == ["trigger", "resolve"]
+
+    h.run(scenario())

@@ -189,7 +189,7 @@ CASES = {
         routes: []
         """,
         "r.yaml:2: receivers.x.channel: not a field of a webhook receiver "
-        "(hint: webhook fields: url, secret, timeout, rate_per_minute, max_attempts)",
+        "(hint: webhook fields: url, secret, timeout, rate_per_minute, max_attempts, hours)",
     ),
     "missing field": (
         """\
@@ -311,7 +311,7 @@ CASES = {
         routes: []
         inhibit: []
         """,
-        "r.yaml:3: inhibit: unknown key (hint: known keys: receivers, routes, link)",
+        "r.yaml:3: inhibit: unknown key (hint: known keys: receivers, routes, link, calendars)",
     ),
     "missing routes": (
         "receivers: {}\n",

@@ -309,3 +309,82 @@ routes:
     p = plan(am, p.state, record("met"), T0 + 12 * M)
     assert sent(p) == [("resolve", "am", "resolve"), ("resolve", "hook", "resolve")]
     assert p.next_wake_ms is None
+
+
+HOURS_ROUTING = """\
+calendars:
+  office:
+    time_zone: Europe/London
+    hours: {mon-fri: ["09:00-17:00"]}
+receivers:
+  team: {type: slack, webhook_url: {env: SLACK}, hours: {calendar: office}}
+  manager:
+    type: email
+    to: [m@example.com]
+    from: s@example.com
+    smtp: "smtp.example.com:25"
+    hours: {calendar: office, outside: oncall}
+  oncall: {type: pagerduty, routing_key: {env: PD}}
+routes:
+  - escalation:
+      - {on: at_risk, to: [team], repeat: 1h}
+      - {on: breached, to: [manager]}
+"""
+# Saturday 2026-11-21 10:00 in London (UTC in winter); Monday 09:00 is 2026-11-23T09:00Z.
+SATURDAY = 1_795_255_200_000
+MONDAY_9 = 1_795_424_400_000
+
+
+def test_receivers_outside_their_hours_wait_or_fall_back() -> None:
+    hours = parse_routing(
+        HOURS_ROUTING, "r.yaml", env={"SLACK": "https://hooks.example.com/x", "PD": "k"}
+    )
+    p = plan(hours, None, record("at_risk"), SATURDAY)
+    (team,) = p.notifications
+    assert (team.receiver, team.not_before_ms) == ("team", MONDAY_9)  # waits for Monday
+    p2 = tick(hours, p.state, SATURDAY + 60 * M)
+    assert p2.notifications == ()  # no repeat piles up while it waits
+    p3 = plan(hours, p2.state, record("breached"), SATURDAY + 61 * M)
+    assert [(n.kind, n.receiver, n.not_before_ms) for n in p3.notifications] == [
+        ("trigger", "oncall", None)  # the manager is out: on-call instead, now
+    ]
+    p4 = plan(hours, p3.state, record("met"), SATURDAY + 62 * M)
+    assert sorted((n.receiver, n.not_before_ms) for n in p4.notifications) == [
+        ("oncall", None),
+        ("team", MONDAY_9),  # the resolve follows the trigger it waits behind
+    ]
+    # In the hours, the receiver itself, at once.
+    monday = plan(hours, None, record("breached"), MONDAY_9 + 60 * M)
+    assert [(n.receiver, n.not_before_ms) for n in monday.notifications] == [("manager", None)]
+
+
+_HOURS_PROBLEMS = {
+    "{calendar: nope}":
+        "receivers.team.hours.calendar: no calendar 'nope' (hint: calendars: office)",
+    "{calendar: office, outside: ghost}":
+        "receivers.team.hours.outside: 'ghost' is not another receiver "
+        "(hint: wait, or one of: oncall)",
+    "{calendar: office, outside: team}":
+        "receivers.team.hours.outside: 'team' is not another receiver "
+        "(hint: wait, or one of: oncall)",
+    "{outside: wait}":
+        "receivers.team.hours.calendar: missing (hint: hours: {calendar: office, outside: wait})",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("hours", "expected"), _HOURS_PROBLEMS.items())
+def test_hours_problems_name_the_line(hours: str, expected: str) -> None:
+    from slawatch.alerting.config import RoutingFileError
+
+    text = f"""\
+calendars:
+  office: {{time_zone: UTC, hours: {{daily: ["00:00-12:00"]}}}}
+receivers:
+  team: {{type: slack, webhook_url: {{env: SLACK}}, hours: {hours}}}
+  oncall: {{type: pagerduty, routing_key: {{env: PD}}}}
+routes:
+  - escalation: [{{on: breached, to: [team]}}]
+"""
+    with pytest.raises(RoutingFileError) as caught:
+        parse_routing(text, "r.yaml", env={"SLACK": "https://hooks.example.com/x", "PD": "k"})
+    assert caught.value.lines() == [f"r.yaml:4: {expected}"]

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from slawatch.alerting.channels.common import link, secret_field, short_hash
 from slawatch.alerting.escalation import Notification
@@ -50,7 +51,7 @@ def body_of(note: Notification, now_ms: int, *, link_template: str | None = None
             "cycle_id": note.cycle_id,
         },
         "link": link(link_template, note.record),
-        "event": asdict(note.record),
+        "event": note.record,  # a dataclass: orjson writes it as its fields
     }
 
 
@@ -73,7 +74,7 @@ def request(
     if receiver.type != "webhook":
         raise ValueError(f"receiver {receiver.name!r} is a {receiver.type} receiver")
     doc = body_of(note, now_ms, link_template=link_template)
-    body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    body = orjson.dumps(doc)  # compact UTF-8 JSON
     timestamp = str(now_ms // 1000)
     headers = {
         "Content-Type": "application/json",
