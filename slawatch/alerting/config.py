@@ -152,4 +152,6 @@ def load_routing(path: Path, *, env: Mapping[str, str] | None = None) -> Routing
     except YamlSyntaxError as exc:  # NotText, YamlLimitError
         problem = Problem(exc.line, "(document)", exc.message, exc.hint)
         raise RoutingFileError(str(path), [problem]) from None
+    except SlawatchError as exc:  # cannot be read: missing, a folder, no permission
+        raise RoutingFileError(str(path), [Problem(0, "(file)", str(exc))]) from None
     return parse_routing(text, str(path), env=env, base_dir=path.parent)

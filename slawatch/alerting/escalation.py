@@ -162,29 +162,44 @@ class _Builder:
         alerted, when its hours allow; a repeat for a receiver that waits is not sent
         (None)."""
         name = receiver
-        for _ in range(MAX_FALLBACKS + 1):
+        for hop in range(MAX_FALLBACKS + 1):
             rc = self.config.receivers.get(name)
             hours = rc.hours if rc is not None else None
             calendar = self.config.calendars.get(hours.calendar) if hours else None
             if hours is None or calendar is None or is_open(calendar, self.now_ms):
                 return name, None
-            if hours.outside != WAIT and kind != "resolve":
+            last = hop == MAX_FALLBACKS or hours.outside == name
+            if hours.outside != WAIT and kind != "resolve" and not last:
                 name = hours.outside
                 continue
             if kind == "repeat":
                 return None, None
             return name, next_open_ms(calendar, self.now_ms)
-        return None, None  # fallbacks in a loop, every one closed: checked at load too
+        raise AssertionError("unreachable: the last hop waits")
 
-    def send(self, receiver: str, step: str, kind: NotificationKind, suffix: str) -> str | None:
-        """Queue one notification (once per cycle); the receiver it went to."""
-        target, not_before = self.route(receiver, kind)
+    def send(
+        self,
+        receiver: str,
+        step: str,
+        kind: NotificationKind,
+        suffix: str,
+        *,
+        hours: bool = True,
+    ) -> str | None:
+        """Queue one notification (once per cycle); the receiver it went to. Without
+        ``hours`` it goes to ``receiver`` now, whatever its hours (an Alertmanager
+        refresh keeps an alert alive; it is not a message to a person)."""
+        target, not_before = self.route(receiver, kind) if hours else (receiver, None)
         if target is None:
             return None
         state = self.state
         note_id = f"{state.cycle_id}|{target}|{suffix}"
         if note_id in state.sent:
             return target
+        sent = state.sent
+        if kind == "repeat":  # the latest repeat of a step is enough to know (slots only grow)
+            older = note_id.rsplit("-", 1)[0] + "-"
+            sent = frozenset(i for i in sent if not i.startswith(older))
         notified = state.notified
         if kind == "trigger":
             notified = (*notified, (target, step))
@@ -193,7 +208,7 @@ class _Builder:
             after = tuple(
                 f"{state.cycle_id}|{r}|{s}|trigger" for r, s in state.notified if r == target
             )
-        self.state = replace(state, sent=state.sent | {note_id}, notified=notified)
+        self.state = replace(state, sent=sent | {note_id}, notified=notified)
         self.out.append(
             Notification(
                 note_id, state.cycle_id, target, step, kind, state.record, after, not_before
@@ -280,8 +295,9 @@ def tick(config: RoutingConfig, state: AlertState, now_ms: int) -> Plan:
             continue
         repeat_ms = timer.repeat_ms or 1  # a timer with triggered_ms always has repeat_ms
         slot = (now_ms - timer.triggered_ms) // repeat_ms
+        refresh = timer.step.endswith(REFRESH_SUFFIX)
         for receiver in timer.receivers:
-            b.send(receiver, timer.step, "repeat", f"{timer.step}|repeat-{slot}")
+            b.send(receiver, timer.step, "repeat", f"{timer.step}|repeat-{slot}", hours=not refresh)
         timers.append(replace(timer, due_ms=timer.triggered_ms + (slot + 1) * repeat_ms))
     b.state = replace(b.state, timers=tuple(timers))
     return b.plan()

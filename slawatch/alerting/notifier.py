@@ -40,6 +40,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -50,13 +51,22 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from mode import Service
 from redis.exceptions import RedisError
 
+from slawatch.alerting.channels.pagerduty import digest_key
 from slawatch.alerting.codec import CodecError, decode_note, encode_note, record_from
 from slawatch.alerting.config import RoutingConfig, RoutingFileError, load_routing
-from slawatch.alerting.escalation import AlertState, Notification, cycle_id_of, plan, tick
+from slawatch.alerting.escalation import (
+    AlertState,
+    Notification,
+    Plan,
+    cycle_id_of,
+    plan,
+    tick,
+)
 from slawatch.alerting.metrics import NotifierMetrics
 from slawatch.alerting.receivers import Receiver
 from slawatch.alerting.senders import sender_for
 from slawatch.alerting.senders.base import Outcome, Sender
+from slawatch.alerting.senders.pagerduty import PagerDutySender
 from slawatch.alerting.store import AlertStore, PlannedCycle
 from slawatch.config.settings import Settings
 from slawatch.core.clock import Clock
@@ -140,6 +150,8 @@ class Notifier(Service):
         self.senders: dict[str, Sender] = {}
         self._deliverers: dict[str, asyncio.Task[None]] = {}
         self._kicks: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+        #: Per receiver: what the current round gave back (its lease is not renewed).
+        self._released: dict[str, set[str]] = defaultdict(set)
         self._lock = asyncio.Lock()
         self._redis_failing = False
         self._last_redis_failure = 0.0
@@ -149,6 +161,13 @@ class Notifier(Service):
     @property
     def group_id(self) -> str:
         return f"{self.settings.app_id}-notifier"
+
+    def holds(self, partition: int) -> bool:
+        """True while this notifier holds ``partition`` of ``sla-events`` (always, when it
+        reads no topic: the steps driven by a test or a benchmark). A plan or tick of a
+        partition taken away meanwhile is not written: its new holder plans it again
+        from the stored states, and a late write would undo its work."""
+        return self.consumer is None or partition in self.partitions.held
 
     @property
     def redis_failing(self) -> bool:
@@ -292,7 +311,17 @@ class Notifier(Service):
                     record = self._decode(message.value, tp, message.offset)
                     if record is not None:
                         records.append((tp.partition, record))
-            await self.plan_records(records)
+            try:
+                await self.plan_records(records)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("notifier: planning a batch failed; reading it again in 1 s")
+                for tp, messages in batch.items():
+                    with contextlib.suppress(Exception):
+                        consumer.seek(tp, messages[0].offset)
+                await self.sleep(1.0)
+                continue
             offsets = {tp: messages[-1].offset + 1 for tp, messages in batch.items()}
             try:
                 await consumer.commit(offsets)
@@ -307,10 +336,9 @@ class Notifier(Service):
     ) -> SlaEventRecord | None:
         try:
             record = record_from(orjson.loads(value or b""))
-            cycle_id_of(record.event_id)
-            parse_timestamp_ms(record.due_at)
+            _check_record(record)
             return record
-        except (CodecError, orjson.JSONDecodeError, ValueError, TypeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever is wrong, the record is skipped
             self.metrics.sla_events.labels("unreadable").inc()
             log.warning(
                 "notifier: %s/%d@%d is not an SLA event record (%s); skipped",
@@ -351,7 +379,9 @@ class Notifier(Service):
                 [
                     PlannedCycle(state, partition_of[cycle], notes[cycle])
                     for cycle, state in states.items()
-                    if state is not None and cycle in partition_of
+                    if state is not None
+                    and cycle in partition_of
+                    and self.holds(partition_of[cycle])
                 ],
                 now_ms,
             )
@@ -376,7 +406,12 @@ class Notifier(Service):
         while not self.should_stop:
             await self.sleep(TICK_S)
             for partition in sorted(self.partitions.held):
-                await self.wake(partition)
+                try:
+                    await self.wake(partition)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("notifier: waking partition %d failed", partition)
 
     async def wake(self, partition: int) -> None:
         """Tick every cycle of ``partition`` whose wake time has come."""
@@ -397,8 +432,14 @@ class Notifier(Service):
                 if state is None:
                     gone.append(cycle)
                     continue
-                result = tick(self.routing, state, now_ms)
+                try:
+                    result = tick(self.routing, state, now_ms)
+                except Exception:
+                    log.exception("notifier: cannot tick %s; its timers are dropped", cycle)
+                    result = Plan(replace(state, timers=()), ())
                 planned.append(PlannedCycle(result.state, partition, result.notifications))
+            if not self.holds(partition):  # taken meanwhile: its new holder ticks it
+                return
             await self._commit(planned, now_ms)
             if gone:
                 await self._redis(
@@ -473,6 +514,47 @@ class Notifier(Service):
         notes = await self._hold_overtaking(name, notes)
         if not notes:
             return 0.0
+        done: list[str] = []  # delivered: logged together at the end of the round
+        self._released[name] = set()
+        held = [n.id for n, _ in notes]
+        renewer = asyncio.create_task(self._renew_leases(name, held, lease_ms))
+        try:
+            if isinstance(sender, PagerDutySender):
+                notes = await self._follow_digests(name, sender, notes, done)
+            return await self._send_claimed(name, sender, notes, now_ms, done)
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+            await self._log_delivered(name, done, unmarked)
+
+    async def _renew_leases(self, name: str, ids: list[str], lease_ms: int) -> None:
+        """While a round runs, keep the lease on what it still holds (sent or not, until
+        the round logs it), so that no other notifier claims it meanwhile."""
+        store = self.store
+        assert store is not None
+        while True:
+            await asyncio.sleep(lease_ms / 3000)
+            released = self._released[name]
+            held = [i for i in ids if i not in released]
+            with contextlib.suppress(RedisError, OSError):  # the lease runs out: retried
+                await store.renew(name, held, self.clock.now_ms() + lease_ms)
+
+    async def _send_claimed(
+        self,
+        name: str,
+        sender: Sender,
+        notes: list[tuple[Notification, int]],
+        now_ms: int,
+        done: list[str],
+    ) -> float:
+        """Send ``notes`` within the receiver's rate: alone, in batches, or as one digest
+        when the rate would hold them back; put back what must wait for tokens."""
+        store = self.store
+        assert store is not None
+        if not notes:
+            return 0.0
+        delivery = sender.receiver.delivery
         groups = _groups(notes, sender.batch_size)
         capacity = bucket_capacity(delivery.rate_per_minute)
         granted, wait_ms = await self._redis(
@@ -483,19 +565,64 @@ class Notifier(Service):
         )
         digest = False
         if granted < len(groups) and sender.digests and granted >= 1:
-            groups, digest = [notes], True  # one message for everything claimed
+            if isinstance(sender, PagerDutySender):
+                # A PagerDuty digest is a trigger: resolves wait for tokens of their own.
+                later = [n for n, _ in notes if n.kind == "resolve"]
+                notes = [item for item in notes if item[0].kind != "resolve"]
+                await self._put_back(name, later, now_ms + max(wait_ms, 1))
+            groups, digest = ([notes], True) if notes else ([], False)
         elif granted < len(groups):
             later = [n for group in groups[granted:] for n, _ in group]
             groups = groups[:granted]
             await self._put_back(name, later, now_ms + max(wait_ms, 1))
         if not groups:
             return max(wait_ms, 10) / 1000
-        done: list[str] = []  # delivered: logged together at the end of the round
-        try:
-            await self._send_round(name, sender, groups, digest, done)
-        finally:
-            await self._log_delivered(name, done, unmarked)
+        await self._send_round(name, sender, groups, digest, done)
         return 0.0
+
+    async def _follow_digests(
+        self,
+        name: str,
+        sender: PagerDutySender,
+        notes: list[tuple[Notification, int]],
+        done: list[str],
+    ) -> list[tuple[Notification, int]]:
+        """``notes`` less those of cycles that went to PagerDuty in a digest: a trigger or
+        a repeat of one is already in the digest's open incident; its resolve takes the
+        cycle out of the digest, and the last one out resolves the digest's incident."""
+        store = self.store
+        assert store is not None
+        cycles = list(dict.fromkeys(n.cycle_id for n, _ in notes))
+        threads = await self._redis(
+            f"reading {name}'s digests", lambda: store.threads(name, cycles)
+        )
+        if not threads:
+            return notes
+        kept = []
+        for note, attempts in notes:
+            found = threads.get(note.cycle_id)
+            if found is None:
+                kept.append((note, attempts))
+                continue
+            if note.kind == "resolve":
+                key, cycle = found, note.cycle_id
+
+                async def leave(key: str = key, cycle: str = cycle) -> int:
+                    return await store.leave_digest(name, key, cycle)
+
+                async def reopen(key: str = key, cycle: str = cycle) -> None:
+                    await store.open_digest(name, key, [cycle])
+
+                if await self._redis("leaving a digest", leave) == 0:
+                    outcome = await sender.resolve(key)
+                    self.metrics.messages.labels(name, "pagerduty", outcome.status).inc()
+                    if not outcome.delivered:  # the digest stays open, the cycle in it
+                        await self._redis("reopening a digest", reopen)
+                        await self._after_failure(name, sender, [(note, attempts)], outcome)
+                        continue
+            done.append(note.id)
+            self.metrics.notifications.labels(name, "pagerduty", "digested").inc()
+        return kept
 
     async def _send_round(
         self,
@@ -506,9 +633,14 @@ class Notifier(Service):
         done: list[str],
     ) -> None:
         if digest or sender.batch_size > 1:
-            # One request at a time: a cycle's notifications may span two batches.
-            for group in groups:
-                await self._attempt(name, sender, group, digest, done)
+            # One request at a time (a cycle's notifications may span two batches); what
+            # follows a batch that must wait waits behind it.
+            for i, group in enumerate(groups):
+                retry_at = await self._attempt(name, sender, group, digest, done)
+                if retry_at is not None:
+                    rest = [n for later in groups[i + 1 :] for n, _ in later]
+                    await self._put_back(name, rest, retry_at + 1)
+                    return
             return
         # One notification a request: several cycles at once, each cycle's in order, and
         # what follows a notification that must wait waits behind it.
@@ -550,6 +682,7 @@ class Notifier(Service):
         assert store is not None
         back = [(n.id, None, at_ms + i / 1000) for i, n in enumerate(notes)]
         if back:
+            self._released[name].update(n.id for n in notes)
             await self._redis(f"releasing {name}'s claims", lambda: store.reschedule(name, back))
 
     async def _hold_overtaking(
@@ -609,8 +742,29 @@ class Notifier(Service):
             self.metrics.notifications.labels(name, channel, "digested" if digest else "sent").inc(
                 len(group)
             )
+            if digest and isinstance(sender, PagerDutySender):
+                key = digest_key(name, ids)
+                cycles = list(dict.fromkeys(n.cycle_id for n, _ in group if n.kind != "notice"))
+                await self._redis(
+                    "recording a digest", lambda: store.open_digest(name, key, cycles)
+                )
             done.extend(ids)
             return None
+        return await self._after_failure(name, sender, group, outcome)
+
+    async def _after_failure(
+        self,
+        name: str,
+        sender: Sender,
+        group: list[tuple[Notification, int]],
+        outcome: Outcome,
+    ) -> int | None:
+        """Retry ``group`` after a backoff, or dead-letter it; the retry's time, if any."""
+        store = self.store
+        assert store is not None
+        self._released.setdefault(name, set()).update(n.id for n, _ in group)
+        channel = sender.receiver.type
+        now_ms = self.clock.now_ms()
         retry: list[tuple[str, bytes | None, float]] = []
         dead: list[tuple[Notification, int]] = []
         tried = max(attempts for _, attempts in group) + 1
@@ -682,7 +836,12 @@ class Notifier(Service):
         while not self.should_stop:
             await self.sleep(RELOAD_S)
             if self.routing_path is not None:
-                await self.reload_if_changed()
+                try:
+                    await self.reload_if_changed()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("notifier: reloading the routing failed; keeping it")
 
     async def reload_if_changed(self) -> bool:
         """Read the routing file again when it changed; a file with problems is refused
@@ -730,6 +889,31 @@ class Notifier(Service):
         self.metrics.routing_reloads.labels("loaded").inc()
         log.info("notifier: routing reloaded from %s: %s", path, routing.summary())
         return True
+
+
+_TEXT_FIELDS = ("event_id", "kind", "metric", "conversation_key", "conversation_kind",
+                "conversation_id", "priority", "level", "policy_version", "started_at",
+                "due_at", "at_risk_at", "at", "detected_at")  # fmt: skip
+_OPTIONAL_TEXT = ("tenant", "channel", "department", "assignee", "queue", "customer_group",
+                  "reason", "previous_level")  # fmt: skip
+
+
+def _check_record(record: SlaEventRecord) -> None:
+    """Raise unless the record's fields have the contract's types (the notifier reads
+    them as such; the contract's full check is the worker's, which wrote them)."""
+    for name in _TEXT_FIELDS:
+        if not isinstance(getattr(record, name), str):
+            raise TypeError(f"{name} is not text")
+    for name in _OPTIONAL_TEXT:
+        value = getattr(record, name)
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{name} is not text")
+    if not isinstance(record.cycle, int) or isinstance(record.cycle, bool):
+        raise TypeError("cycle is not a whole number")
+    if record.event_id.count("|") < 3:
+        raise ValueError("event_id is not key|metric|cycle|kind")
+    for name in ("due_at", "at_risk_at", "at", "detected_at"):
+        parse_timestamp_ms(getattr(record, name))
 
 
 def _groups(

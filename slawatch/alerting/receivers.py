@@ -82,8 +82,8 @@ class DeliveryOptions:
     timeout_s: float = 10.0
     """Longest wait for one attempt (connect, send and the receiver's answer)."""
     rate_per_minute: int = 600
-    """Messages a minute before notifications are combined into digests (a token
-    bucket holding a minute's worth, refilled continuously)."""
+    """Messages a minute: a token bucket holding 5 seconds' worth, refilled
+    continuously; past it, notifications wait, or are combined into digests."""
     max_attempts: int = 8
     """Attempts before a notification is dead-lettered (exponential backoff with jitter
     between them, from 1 s up to 5 minutes)."""
@@ -203,6 +203,21 @@ def read_receivers(
                    f"{fallback!r} is not another receiver",
                    hint=f"wait, or one of: {known}")  # fmt: skip
             out[name] = None
+    for name, hours_node in hours_nodes.items():  # a chain of fallbacks must end
+        chain = [name]
+        receiver = out.get(name)
+        while receiver is not None and receiver.hours is not None:
+            if receiver.hours.outside == WAIT:
+                break
+            nxt = receiver.hours.outside
+            if nxt in chain:
+                r.fail(hours_node, f"receivers.{name}.hours.outside",
+                       f"fallbacks go round in a circle: {' -> '.join([*chain, nxt])}",
+                       hint="end it with a receiver without hours, or outside: wait")  # fmt: skip
+                out[name] = None
+                break
+            chain.append(nxt)
+            receiver = out.get(nxt)
     return out
 
 

@@ -5,7 +5,7 @@ Keys (``<app_id>:alerts:`` first):
 
 - ``state:<cycle>``: the cycle's :class:`~slawatch.alerting.escalation.AlertState`
   (kept ``retention_s`` after the cycle ends, so a replay of ``sla-events`` within that
-  window sends nothing again);
+  window sends nothing again; ``OPEN_STATE_TTL_S`` after its last change while open);
 - ``wake:<partition>``: sorted set of cycles by the time their state next waits for
   (a delayed step or a repeat), one per ``sla-events`` partition;
 - ``outbox:<receiver>``: sorted set of notification ids by the time each may next be
@@ -38,6 +38,12 @@ from slawatch.alerting.escalation import AlertState, Notification
 
 #: Dead letters kept in ``dead`` (newest first).
 MAX_DEAD_LETTERS = 10_000
+#: How long the state of a cycle still open is kept after its last change: a cycle
+#: open longer without any SLA event is forgotten (its resolve would not be sent).
+OPEN_STATE_TTL_S = 90 * 86_400
+#: How long a repeat stays in the notification log (the state knows the latest slot;
+#: the log only has to outlast a replay of the last day's events).
+REPEAT_LOG_S = 86_400
 
 _CLAIM = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
@@ -65,12 +71,13 @@ return {logged, out}
 _COMMIT = """
 local prefix = ARGV[1]
 local ttl = ARGV[2]
-local i = 4
-for _ = 1, tonumber(ARGV[3]) do
+local open_ttl = ARGV[3]
+local i = 5
+for _ = 1, tonumber(ARGV[4]) do
   local cycle, body, open, part, wake = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   i = i + 5
   if open == '1' then
-    redis.call('SET', prefix .. 'state:' .. cycle, body)
+    redis.call('SET', prefix .. 'state:' .. cycle, body, 'EX', open_ttl)
   else
     redis.call('SET', prefix .. 'state:' .. cycle, body, 'EX', ttl)
   end
@@ -89,6 +96,12 @@ for _ = 1, queued do
   redis.call('ZADD', prefix .. 'outbox:' .. receiver, 'NX', at, id)
 end
 return queued
+"""
+
+_LEAVE_DIGEST = """
+redis.call('DEL', KEYS[2])
+redis.call('SREM', KEYS[1], ARGV[1])
+return redis.call('SCARD', KEYS[1])
 """
 
 _TAKE = """
@@ -140,6 +153,7 @@ class AlertStore:
         self.retention_s = retention_s
         self._claim = client.register_script(_CLAIM)
         self._commit = client.register_script(_COMMIT)
+        self._leave = client.register_script(_LEAVE_DIGEST)
         self._take = client.register_script(_TAKE)
 
     # --- keys -----------------------------------------------------------------------------
@@ -203,7 +217,15 @@ class AlertStore:
         if not cycles:
             return 0
         queued = await self._commit(
-            args=[self.prefix, self.retention_s, cycles, *states, len(notes) // 4, *notes]
+            args=[
+                self.prefix,
+                self.retention_s,
+                OPEN_STATE_TTL_S,
+                cycles,
+                *states,
+                len(notes) // 4,
+                *notes,
+            ]
         )
         return int(queued)
 
@@ -245,7 +267,8 @@ class AlertStore:
             return
         async with self.redis.pipeline(transaction=True) as pipe:
             for note_id in note_ids:
-                pipe.set(self.log_key(note_id), outcome, ex=self.retention_s)
+                ttl = min(self.retention_s, REPEAT_LOG_S) if "|repeat-" in note_id else None
+                pipe.set(self.log_key(note_id), outcome, ex=ttl or self.retention_s)
             pipe.zrem(self.outbox_key(receiver), *note_ids)
             pipe.hdel(self.notes_key(receiver), *note_ids)
             if letters:
@@ -276,6 +299,13 @@ class AlertStore:
             counts = await pipe.execute()
         return dict(zip(names, (int(c) for c in counts), strict=True))
 
+    async def renew(self, receiver: str, note_ids: Sequence[str], until_ms: int) -> None:
+        """Extend the lease of claimed notifications still held (a long round)."""
+        if note_ids:
+            await self.redis.zadd(
+                self.outbox_key(receiver), dict.fromkeys(note_ids, until_ms), xx=True
+            )
+
     async def waiting_at(self, receiver: str, note_ids: Sequence[str]) -> dict[str, float]:
         """Of ``note_ids``, those still in the receiver's outbox, with their times."""
         if not note_ids:
@@ -291,6 +321,44 @@ class AlertStore:
     async def dead_letters(self, limit: int = 100) -> list[dict]:
         raw = await self.redis.lrange(f"{self.prefix}dead", 0, limit - 1)
         return [orjson.loads(x) for x in raw]
+
+    # --- PagerDuty digests ----------------------------------------------------------------
+
+    def _thread_key(self, receiver: str, cycle_id: str) -> str:
+        return f"{self.prefix}thread:{receiver}:{cycle_id}"
+
+    def _digest_key(self, receiver: str, key: str) -> str:
+        return f"{self.prefix}digest:{receiver}:{key}"
+
+    async def threads(self, receiver: str, cycle_ids: Sequence[str]) -> dict[str, str]:
+        """The digest incident each of ``cycle_ids`` went into at ``receiver``, if any."""
+        if not cycle_ids:
+            return {}
+        values = await self.redis.mget([self._thread_key(receiver, c) for c in cycle_ids])
+        return {
+            c: v.decode() if isinstance(v, bytes) else str(v)
+            for c, v in zip(cycle_ids, values, strict=True)
+            if v is not None
+        }
+
+    async def open_digest(self, receiver: str, key: str, cycle_ids: Sequence[str]) -> None:
+        """Record that ``cycle_ids`` went to ``receiver`` in the digest incident ``key``."""
+        if not cycle_ids:
+            return
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(self._digest_key(receiver, key), *cycle_ids)
+            pipe.expire(self._digest_key(receiver, key), self.retention_s)
+            for cycle_id in cycle_ids:
+                pipe.set(self._thread_key(receiver, cycle_id), key, ex=self.retention_s)
+            await pipe.execute()
+
+    async def leave_digest(self, receiver: str, key: str, cycle_id: str) -> int:
+        """Take ``cycle_id`` (ended) out of the digest ``key``; the cycles still in it."""
+        left = await self._leave(
+            keys=[self._digest_key(receiver, key), self._thread_key(receiver, cycle_id)],
+            args=[cycle_id],
+        )
+        return int(left)
 
     # --- rate limits ----------------------------------------------------------------------
 

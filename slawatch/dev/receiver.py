@@ -453,8 +453,10 @@ def receiver_app(
         else:
             summary = f"{_PD_DONE[action]}: {dedup_key}"
         name = _key_name(doc["routing_key"], key_names)
+        # The routing key is a secret: what is kept and logged names it instead.
+        kept = {**doc, "routing_key": f"({name})"}
         delivery = Delivery(
-            "pagerduty", name, request.path, dict(request.headers), doc, received, summary
+            "pagerduty", name, request.path, dict(request.headers), kept, received, summary
         )
         body = {"status": "success", "message": "Event processed", "dedup_key": dedup_key}
         return delivery, web.json_response(body, status=202)

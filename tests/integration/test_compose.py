@@ -74,3 +74,27 @@ def test_dashboard_queries_only_metrics_slawatch_exports() -> None:
     used = set(re.findall(r"slawatch_[a-z_]+", " ".join(exprs) + rules))
     used = {name.removesuffix("_bucket") for name in used} - {"slawatch_ingest_batch_seconds"}
     assert used <= exported, used - exported
+
+
+def test_the_workers_route_sla_alerts_to_the_stacks_alertmanager() -> None:
+    from slawatch.alerting.config import load_routing
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    routing_path = "/etc/slawatch/routing.yaml"
+    for name, service in compose["services"].items():
+        if name.startswith("slawatch-worker"):
+            assert service["environment"]["SLAWATCH_ALERT_ROUTING_FILE"] == routing_path
+            assert f"./deploy/slawatch/routing.yaml:{routing_path}:ro" in service["volumes"]
+    routing = load_routing(ROOT / "deploy/slawatch/routing.yaml", env={})
+    (receiver,) = routing.receivers.values()
+    assert (receiver.type, receiver.fields["url"]) == ("alertmanager", "http://alertmanager:9093")
+
+
+def test_alertmanager_config_is_valid() -> None:
+    tool = shutil.which("amtool")
+    assert tool, "amtool missing: `make test` installs it (Debian package prometheus-alertmanager)"
+    result = subprocess.run(
+        [tool, "check-config", str(ROOT / "deploy/alertmanager/alertmanager.yml")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -363,12 +363,15 @@ _HOURS_PROBLEMS = {
         "receivers.team.hours.calendar: no calendar 'nope' (hint: calendars: office)",
     "{calendar: office, outside: ghost}":
         "receivers.team.hours.outside: 'ghost' is not another receiver "
-        "(hint: wait, or one of: oncall)",
+        "(hint: wait, or one of: night, oncall)",
     "{calendar: office, outside: team}":
         "receivers.team.hours.outside: 'team' is not another receiver "
-        "(hint: wait, or one of: oncall)",
+        "(hint: wait, or one of: night, oncall)",
     "{outside: wait}":
         "receivers.team.hours.calendar: missing (hint: hours: {calendar: office, outside: wait})",
+    "{calendar: office, outside: night}":
+        "receivers.team.hours.outside: fallbacks go round in a circle: team -> night -> team "
+        "(hint: end it with a receiver without hours, or outside: wait)",
 }  # fmt: skip
 
 
@@ -382,9 +385,40 @@ calendars:
 receivers:
   team: {{type: slack, webhook_url: {{env: SLACK}}, hours: {hours}}}
   oncall: {{type: pagerduty, routing_key: {{env: PD}}}}
+  night: {{type: pagerduty, routing_key: {{env: PD}}, hours: {{calendar: office, outside: team}}}}
 routes:
   - escalation: [{{on: breached, to: [team]}}]
 """
     with pytest.raises(RoutingFileError) as caught:
         parse_routing(text, "r.yaml", env={"SLACK": "https://hooks.example.com/x", "PD": "k"})
     assert caught.value.lines() == [f"r.yaml:4: {expected}"]
+
+
+def test_repeats_keep_one_id_per_step_and_refreshes_ignore_hours() -> None:
+    """A cycle open for days keeps a bounded state; an Alertmanager refresh goes to
+    Alertmanager at any hour (it keeps an alert alive, it is not a page)."""
+    routing = parse_routing(
+        """\
+calendars:
+  office: {time_zone: Europe/London, hours: {mon-fri: ["09:00-17:00"]}}
+receivers:
+  am: {type: alertmanager, url: "http://am:9093", hours: {calendar: office, outside: team}}
+  team: {type: slack, webhook_url: {env: SLACK}}
+routes:
+  - escalation: [{on: breached, to: [am], repeat: 1h}]
+""",
+        "r.yaml",
+        env={"SLACK": "https://hooks.example.com/x"},
+    )
+    p = plan(routing, None, record("breached"), MONDAY_9 + 60 * M)  # in the hours
+    assert [(n.kind, n.receiver) for n in p.notifications] == [("trigger", "am")]
+    state = p.state
+    receivers = []
+    for minute in range(1, 24 * 60):  # a day and a night, a tick a minute
+        step = tick(routing, state, MONDAY_9 + 60 * M + minute * M)
+        state = step.state
+        receivers += [(n.step, n.receiver) for n in step.notifications]
+    refreshes = {r for step, r in receivers if step.endswith("~refresh")}
+    assert refreshes == {"am"}
+    assert ("route-1.1", "team") in receivers  # the hourly repeat went to the fallback at night
+    assert len(state.sent) <= 5  # trigger + the latest repeat of each timer and receiver

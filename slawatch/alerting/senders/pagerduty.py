@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from slawatch.alerting.channels import pagerduty
 from slawatch.alerting.channels.common import text_field
@@ -37,16 +38,34 @@ def explain(body: bytes) -> str:
 
 
 class PagerDutySender(HttpSender):
+    """One event per notification; several at once make one digest trigger
+    (:func:`~slawatch.alerting.channels.pagerduty.digest_event`)."""
+
     batch_size = 1
+    digests = True
 
     def __init__(self, receiver: Receiver, *, link_template: str | None = None) -> None:
         super().__init__(receiver, link_template=link_template)
         self.url = text_field(receiver, "url") or pagerduty.DEFAULT_URL
 
     async def send(self, notes: Sequence[Notification], now_ms: int) -> Outcome:
-        if len(notes) != 1:
-            raise ValueError(f"{len(notes)} notifications for one PagerDuty event")
-        body = pagerduty.event(notes[0], self.receiver, now_ms, link_template=self.link_template)
+        if not notes:
+            raise ValueError("no notification for a PagerDuty event")
+        if len(notes) == 1:
+            body = pagerduty.event(
+                notes[0], self.receiver, now_ms, link_template=self.link_template
+            )
+        else:
+            body = pagerduty.digest_event(
+                notes, self.receiver, now_ms, link_template=self.link_template
+            )
+        return await self._send(body)
+
+    async def resolve(self, key: str) -> Outcome:
+        """Resolve the incident ``key`` (a digest's)."""
+        return await self._send(pagerduty.resolve_event(self.receiver, key))
+
+    async def _send(self, body: dict[str, Any]) -> Outcome:
         headers = {"Content-Type": "application/json"}
         return await self._post(
             self.url, json_body(body), headers, shown_url=shown_url(self.url), explain=explain
