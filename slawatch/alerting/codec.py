@@ -50,6 +50,7 @@ def encode_state(state: AlertState) -> bytes:
                 [t.step, list(t.receivers), t.due_ms, t.repeat_ms, t.triggered_ms]
                 for t in state.timers
             ],
+            "raised": list(state.raised),
         }
     )
 
@@ -70,6 +71,7 @@ def decode_state(data: bytes) -> AlertState:
                 Timer(step, tuple(receivers), due, repeat, triggered)
                 for step, receivers, due, repeat, triggered in doc["timers"]
             ),
+            raised=tuple(record_from(r) for r in doc.get("raised", ())),
         )
     except CodecError:
         raise
@@ -77,9 +79,11 @@ def decode_state(data: bytes) -> AlertState:
         raise CodecError(f"unreadable alert state: {type(exc).__name__}") from None
 
 
-def encode_note(note: Notification, *, attempts: int = 0, queued_ms: int = 0) -> bytes:
-    """A notification waiting in the outbox, with its attempts so far and when it was
-    first queued."""
+def encode_note(
+    note: Notification, *, attempts: int = 0, queued_ms: int = 0, alone: bool = False
+) -> bytes:
+    """A notification waiting in the outbox, with its attempts so far, when it was first
+    queued, and whether it is to be sent alone (its batch or digest failed)."""
     return orjson.dumps(
         {
             "v": VERSION,
@@ -91,14 +95,17 @@ def encode_note(note: Notification, *, attempts: int = 0, queued_ms: int = 0) ->
             "record": note.record,
             "after": list(note.after),
             "not_before": note.not_before_ms,
+            "raised": list(note.raised),
             "attempts": attempts,
+            "alone": alone,
             "queued_ms": queued_ms,
         }
     )
 
 
-def decode_note(data: bytes) -> tuple[Notification, int, int]:
-    """The notification, its attempts so far and when it was first queued."""
+def decode_note(data: bytes) -> tuple[Notification, int, int, bool]:
+    """The notification, its attempts so far, when it was first queued, and whether it
+    is to be sent alone."""
     try:
         doc = orjson.loads(data)
         if doc.get("v") != VERSION:
@@ -109,8 +116,9 @@ def decode_note(data: bytes) -> tuple[Notification, int, int]:
             doc["id"], doc["cycle"], doc["receiver"], doc["step"], doc["kind"],
             record_from(doc["record"]), tuple(str(x) for x in doc.get("after", ())),
             doc.get("not_before"),
+            tuple(record_from(r) for r in doc.get("raised", ())),
         )  # fmt: skip
-        return note, int(doc["attempts"]), int(doc["queued_ms"])
+        return note, int(doc["attempts"]), int(doc["queued_ms"]), bool(doc.get("alone"))
     except CodecError:
         raise
     except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError) as exc:

@@ -67,6 +67,9 @@ class Notification:
     the cycle): the notifier holds it while one of them still waits in the outbox."""
     not_before_ms: int | None = None
     """Its receiver's hours start then: it waits in the outbox until that time."""
+    raised: tuple[SlaEventRecord, ...] = ()
+    """For a repeat or a resolve: the alerts the cycle raised, as they were raised
+    (Alertmanager knows an alert by its name and labels; a repeat is about them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +99,10 @@ class AlertState:
     armed: frozenset[str] = frozenset()
     """Steps on at_risk/breached already started (so a repeated record starts none twice)."""
     timers: tuple[Timer, ...] = ()
+    raised: tuple[SlaEventRecord, ...] = ()
+    """The record of the cycle's first trigger of each kind (at_risk, breached), in
+    order: what its alerts were raised with (a level or priority changed since gives the
+    latest record other labels)."""
 
     @property
     def alerted(self) -> tuple[str, ...]:
@@ -200,20 +207,24 @@ class _Builder:
         if kind == "repeat":  # the latest repeat of a step is enough to know (slots only grow)
             older = note_id.rsplit("-", 1)[0] + "-"
             sent = frozenset(i for i in sent if not i.startswith(older))
-        notified = state.notified
+        notified, raised = state.notified, state.raised
         if kind == "trigger":
             notified = (*notified, (target, step))
+            if all(r.kind != state.record.kind for r in raised):
+                raised = (*raised, state.record)
         after: tuple[str, ...] = ()
         if kind == "resolve":
             after = tuple(
                 f"{state.cycle_id}|{r}|{s}|trigger" for r, s in state.notified if r == target
             )
-        self.state = replace(state, sent=sent | {note_id}, notified=notified)
+        self.state = replace(state, sent=sent | {note_id}, notified=notified, raised=raised)
+        about = raised if kind in ("repeat", "resolve") else ()
         self.out.append(
             Notification(
-                note_id, state.cycle_id, target, step, kind, state.record, after, not_before
+                note_id, state.cycle_id, target, step, kind, state.record, after, not_before,
+                about,
             )
-        )
+        )  # fmt: skip
         return target
 
     def trigger(self, step: str, receivers: tuple[str, ...], now_ms: int) -> None:

@@ -152,6 +152,8 @@ class Notifier(Service):
         self._kicks: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
         #: Per receiver: what the current round gave back (its lease is not renewed).
         self._released: dict[str, set[str]] = defaultdict(set)
+        #: Per receiver: what the current round must send alone (its batch failed).
+        self._alone: dict[str, set[str]] = defaultdict(set)
         self._lock = asyncio.Lock()
         self._redis_failing = False
         self._last_redis_failure = 0.0
@@ -493,14 +495,17 @@ class Notifier(Service):
             return 1.0 if due is None else min(1.0, max(0.01, (due - now_ms) / 1000))
         notes: list[tuple[Notification, int]] = []
         broken: list[str] = []
+        self._alone[name] = set()
         for note_id, body in claimed.items:
             try:
-                note, attempts, _queued = decode_note(body)
+                note, attempts, _queued, alone = decode_note(body)
             except CodecError as exc:
                 broken.append(note_id)
                 log.error("notifier: notification %s for %s unreadable: %s", note_id, name, exc)
                 continue
             notes.append((note, attempts))
+            if alone:
+                self._alone[name].add(note.id)
         if broken:
             letters = [_letter(i, name, "unreadable notification", 0, None) for i in broken]
             await self._redis("dead-lettering", lambda: store.dead(name, broken, letters))
@@ -555,7 +560,8 @@ class Notifier(Service):
         if not notes:
             return 0.0
         delivery = sender.receiver.delivery
-        groups = _groups(notes, sender.batch_size)
+        alone = self._alone[name]
+        groups = _groups(notes, sender.batch_size, alone)
         capacity = bucket_capacity(delivery.rate_per_minute)
         granted, wait_ms = await self._redis(
             f"rate limit of {name}",
@@ -570,7 +576,9 @@ class Notifier(Service):
                 later = [n for n, _ in notes if n.kind == "resolve"]
                 notes = [item for item in notes if item[0].kind != "resolve"]
                 await self._put_back(name, later, now_ms + max(wait_ms, 1))
-            groups, digest = ([notes], True) if notes else ([], False)
+            together = [item for item in notes if item[0].id not in alone]
+            groups = [[item] for item in notes if item[0].id in alone]
+            groups, digest = ([*groups, together] if together else groups), True
         elif granted < len(groups):
             later = [n for group in groups[granted:] for n, _ in group]
             groups = groups[:granted]
@@ -636,7 +644,7 @@ class Notifier(Service):
             # One request at a time (a cycle's notifications may span two batches); what
             # follows a batch that must wait waits behind it.
             for i, group in enumerate(groups):
-                retry_at = await self._attempt(name, sender, group, digest, done)
+                retry_at = await self._attempt(name, sender, group, digest and len(group) > 1, done)
                 if retry_at is not None:
                     rest = [n for later in groups[i + 1 :] for n, _ in later]
                     await self._put_back(name, rest, retry_at + 1)
@@ -765,6 +773,24 @@ class Notifier(Service):
         self._released.setdefault(name, set()).update(n.id for n, _ in group)
         channel = sender.receiver.type
         now_ms = self.clock.now_ms()
+        if len(group) > 1 and (
+            outcome.status == "failed" or outcome.detail.startswith("sender raised")
+        ):
+            # One of them may be what the receiver (or the sender) cannot take: each is
+            # tried again alone, so the others are not dead-lettered with it.
+            log.warning(
+                "notifier: a batch of %d to %r failed (%s); each is tried alone",
+                len(group),
+                name,
+                outcome.detail,
+            )
+            alone = [
+                (n.id, encode_note(n, attempts=a, queued_ms=now_ms, alone=True), now_ms + i / 1000)
+                for i, (n, a) in enumerate(group)
+            ]
+            await self._redis(f"rescheduling for {name}", lambda: store.reschedule(name, alone))
+            self.metrics.notifications.labels(name, channel, "retried").inc(len(group))
+            return now_ms
         retry: list[tuple[str, bytes | None, float]] = []
         dead: list[tuple[Notification, int]] = []
         tried = max(attempts for _, attempts in group) + 1
@@ -917,9 +943,25 @@ def _check_record(record: SlaEventRecord) -> None:
 
 
 def _groups(
-    notes: list[tuple[Notification, int]], size: int
+    notes: list[tuple[Notification, int]], size: int, alone: set[str] | frozenset[str] = frozenset()
 ) -> list[list[tuple[Notification, int]]]:
-    return [notes[i : i + size] for i in range(0, len(notes), max(size, 1))]
+    """``notes`` in order, ``size`` to a group; one in ``alone`` in a group of its own."""
+    groups: list[list[tuple[Notification, int]]] = []
+    current: list[tuple[Notification, int]] = []
+    for item in notes:
+        if item[0].id in alone:
+            if current:
+                groups.append(current)
+                current = []
+            groups.append([item])
+            continue
+        current.append(item)
+        if len(current) >= max(size, 1):
+            groups.append(current)
+            current = []
+    if current:
+        groups.append(current)
+    return groups
 
 
 def _letter(

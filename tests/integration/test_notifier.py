@@ -509,3 +509,44 @@ def test_a_changed_routing_file_applies_without_a_restart(
 
     h.run(scenario())
     assert h.metric("slawatch_notifier_routing_reloads_total", outcome="loaded") == 1
+
+
+class _Picky(_BatchRecorder):
+    """Refuses for good any request that holds cycle 48002's notification."""
+
+    async def send(self, notes: Sequence[Notification], now_ms: int) -> Outcome:
+        self.requests.append([(n.cycle_id[12:17], n.kind) for n in notes])
+        if any("48002" in n.cycle_id for n in notes):
+            return Outcome("failed", "HTTP 400: invalid alert")
+        return Outcome("delivered")
+
+
+def test_one_refused_notification_does_not_take_its_batch_with_it(
+    settings_factory: Callable[..., Settings], tmp_path: Path, rx: LocalReceiver
+) -> None:
+    made: list[_Picky] = []
+
+    def make(receiver: Receiver, link: str | None) -> Sender:
+        made.append(_Picky(receiver, link))
+        return made[-1]
+
+    h = Harness(settings_factory(), routing_file(tmp_path, rx), rx)
+    h.notifier.senders.clear()
+    h.notifier._make_sender = make
+    h.notifier.build_senders()
+    oncall = next(s for s in made if s.receiver.name == "oncall")
+
+    async def scenario() -> None:
+        await h.plan(record("breached", 1), record("breached", 2))
+        while await h.notifier.deliver_once("oncall") == 0.0:
+            pass
+        assert oncall.requests == [
+            [("48001", "trigger"), ("48002", "trigger")],  # refused together
+            [("48001", "trigger")],  # then each alone
+            [("48002", "trigger")],
+        ]
+        store = h.notifier.store
+        assert store is not None
+        assert [x["notification_id"][12:17] for x in await store.dead_letters()] == ["48002"]
+
+    h.run(scenario())

@@ -422,3 +422,32 @@ routes:
     assert refreshes == {"am"}
     assert ("route-1.1", "team") in receivers  # the hourly repeat went to the fallback at night
     assert len(state.sent) <= 5  # trigger + the latest repeat of each timer and receiver
+
+
+def test_alertmanager_refreshes_and_resolves_keep_the_labels_it_was_raised_with() -> None:
+    """Alertmanager knows an alert by its labels: after the level changed, a refresh or a
+    resolve with the new level would be another alert, and the first would linger."""
+    from slawatch.alerting.channels.alertmanager import alerts
+
+    am = parse_routing(
+        """\
+receivers:
+  am: {type: alertmanager, url: "http://alertmanager:9093"}
+routes:
+  - escalation: [{on: breached, to: [am]}]
+""",
+        "r.yaml",
+        env={},
+    )
+    receiver = am.receivers["am"]
+    later = T0 + 10_000 * M  # when Alertmanager is told (after the records' instants)
+    p = plan(am, None, record("breached"), T0)
+    (trigger,) = p.notifications
+    raised = alerts(trigger, receiver, later)[0]["labels"]
+    moved = record("level_changed", T0 + M, level="urgent", previous_level="high")
+    p = plan(am, p.state, moved, T0 + M)
+    (refresh,) = tick(am, p.state, T0 + 2 * M).notifications
+    assert refresh.record.level == "urgent"  # what it says is the latest
+    assert [a["labels"] for a in alerts(refresh, receiver, later)] == [raised]  # who it is
+    (resolve,) = plan(am, p.state, record("met", level="urgent"), T0 + 3 * M).notifications
+    assert [a["labels"] for a in alerts(resolve, receiver, later)] == [raised]

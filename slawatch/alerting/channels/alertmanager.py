@@ -9,13 +9,14 @@ annotations, unless ``identity_labels=True`` adds ``conversation_kind``,
 apart; without them, two open breaches with equal labels are one alert to it).
 
 An active alert has no ``endsAt`` (Alertmanager ends it after its ``resolve_timeout``
-unless it is sent again) or, with ``hold_s``, one that far in the future. A resolve
-sends, with ``endsAt`` now, the cycle's ``SlaAtRisk`` and ``SlaBreached`` alerts whose
-start has passed (the notification does not say which of the two the receiver got; one
-whose start is still ahead, a breach of a cycle met before due, never fired and is left
-out, or Alertmanager would show it active until then). Labels come from the record in
-hand: a resolve after the level, priority, department or queue changed does not match its
-trigger's labels yet (for the notifier to solve: keep the trigger's record).
+unless it is sent again) or, with ``hold_s``, one that far in the future. A repeat (the
+refresh) sends again, and a resolve ends with ``endsAt`` now, the alerts the cycle raised
+as they were raised (``Notification.raised``: the record of its first ``at_risk`` and
+``breached`` triggers), so they match what Alertmanager holds even after the level,
+priority, department or queue changed; only those whose start has passed (one whose start
+is still ahead would be a new, active alert until then). A resolve without ``raised``
+(queued by an older version) ends the cycle's ``SlaAtRisk`` and ``SlaBreached`` alerts
+whose start has passed, with the labels of the record in hand.
 """
 
 from __future__ import annotations
@@ -82,22 +83,30 @@ def alerts(
     if url:
         annotations["link"] = url
     now = format_timestamp_ms(now_ms)
-    if note.kind == "resolve":
+    hold = None if hold_s is None else format_timestamp_ms(now_ms + hold_s * 1000)
+    # (kind, started, the record its labels come from): one per alert
+    kinds: list[tuple[str, str, SlaEventRecord]]
+    ends_at: str | None
+    if note.kind == "resolve" and note.raised:  # the alerts raised, as they were raised
+        kinds = [(x.kind, x.at, x) for x in note.raised if parse_timestamp_ms(x.at) <= now_ms]
+        ends_at = now
+    elif note.kind == "resolve":
         # Only the alerts that may have fired: one whose start is still ahead (a cycle met
         # before due has no breach) would be a new, active alert until then.
         kinds = [
-            (kind, started)
+            (kind, started, r)
             for kind, field in RESOLVES
             if (started := getattr(r, field)) and parse_timestamp_ms(started) <= now_ms
         ]
-        ends_at: str | None = now
+        ends_at = now
+    elif note.kind == "repeat" and note.raised:  # kept alive: the alerts as raised
+        kinds, ends_at = [(x.kind, x.at, x) for x in note.raised], hold
     else:
-        kinds = [(r.kind, r.at)]
-        ends_at = None if hold_s is None else format_timestamp_ms(now_ms + hold_s * 1000)
+        kinds, ends_at = [(r.kind, r.at, r)], hold
     out = []
-    for kind, started in kinds:
+    for kind, started, labelled_by in kinds:
         alert: dict[str, Any] = {
-            "labels": labels(r, kind, identity_labels=identity_labels),
+            "labels": labels(labelled_by, kind, identity_labels=identity_labels),
             "annotations": dict(annotations),
             "startsAt": started,
         }

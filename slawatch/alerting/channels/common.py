@@ -27,6 +27,8 @@ _KIND_WORDS = {
 def what(note: Notification) -> str:
     """What happened, in words: ``breached``, ``at risk``, ``resolved (met)``, ..."""
     kind = note.record.kind
+    if note.kind == "repeat" and note.raised:  # still what it was raised for
+        kind = note.raised[-1].kind
     if note.kind == "resolve":
         return f"resolved ({_KIND_WORDS.get(kind, kind)})"
     words = _KIND_WORDS.get(kind, kind)
