@@ -1,3 +1,4 @@
-"""On-call alerting (issue 10), in progress: the routing file, the pure escalation planner
-and what each channel sends (``channels/``: payloads, signatures, e-mail messages). Nothing
-here sends anything yet: the notifier and the HTTP and SMTP senders come later."""
+"""On-call alerting: the routing file (``config``, ``receivers``, ``routes``), the pure
+escalation planner (``escalation``), what each channel sends (``channels/``), one attempt
+to send it (``senders/``), and the notifier that reads ``sla-events`` and delivers each
+notification once (``notifier``, over the Redis keys of ``store``)."""

@@ -6,28 +6,30 @@ holds back the SLA timers and can run inside ``slawatch worker`` or alone
 
 1. **Plan** (one per process): a polled batch of SLA events is planned against the
    stored alert states (slawatch/alerting/escalation.py); the new states, their wake
-   times and the notifications go to Redis in one transaction
-   (slawatch/alerting/store.py), and only then are the batch's offsets committed. A
-   crash before the transaction re-reads the batch and plans it again; a crash after
-   it re-reads a batch whose notifications the states already hold, so nothing is
-   queued twice.
+   times and the notifications go to Redis at once (one script; slawatch/alerting/
+   store.py), and only then are the batch's offsets committed. A crash before the write
+   re-reads the batch and plans it again; a crash after it re-reads a batch whose
+   notifications the states already hold, so nothing is queued twice. A partition given
+   to another notifier meanwhile is not written (its new holder plans it).
 2. **Wake** (one per process): every ``TICK_S`` the cycles of this process's partitions
    whose delayed step or repeat is due are ticked, and written back the same way.
 3. **Deliver** (one per receiver): due notifications are claimed from the receiver's
-   outbox with a lease, sent through its sender (slawatch/alerting/senders/) and logged
-   as delivered; a claim skips anything already logged. A failed attempt is retried
-   with exponential backoff and jitter, and dead-lettered after the receiver's
-   ``max_attempts`` or at once when the receiver refuses it for good. A token bucket
-   per receiver (in Redis, so shared by every notifier) keeps to its rate: when more is
-   due than the bucket allows, senders that can (Slack, e-mail) send one digest; the
-   others wait for tokens.
+   outbox with a lease (renewed while the round runs), sent through its sender
+   (slawatch/alerting/senders/) in planning order, a resolve never before its trigger,
+   and logged as delivered; a claim skips anything already logged. A failed attempt is
+   retried with exponential backoff and jitter, and dead-lettered after the receiver's
+   ``max_attempts`` or at once when the receiver refuses it for good (a batch refused
+   for good is retried one notification at a time). A token bucket per receiver (in
+   Redis, so shared by every notifier) keeps to its rate: when more is due than the
+   bucket allows, Slack and e-mail get one digest, PagerDuty one digest incident
+   (resolved by the last of its cycles to end); the others wait for tokens.
 
 Redis down: nothing is committed, claimed or dropped; every loop retries with backoff,
 ``slawatch_notifier_redis_up`` reads 0 and one log line says so (and one when it is back).
 A delivery whose "delivered" mark cannot be written is kept in memory and written when
 Redis returns. The one window left: a process killed between a receiver's
-acknowledgement and the mark re-sends what it had in flight to that receiver, after
-the lease (``timeout`` + 5 s). Alertmanager, PagerDuty and signed webhooks deduplicate
+acknowledgement and the mark re-sends what its round held for that receiver (one claim),
+after the lease (``timeout`` + 5 s). Alertmanager, PagerDuty and signed webhooks deduplicate
 by alert, ``dedup_key`` and ``Idempotency-Key``; Slack and e-mail may show it twice.
 """
 

@@ -10,7 +10,7 @@ each routes to exactly one notification. Per run:
     memory: the cost of routing alone (no Redis, no alert state read or written);
 (i) routed with deduplication: the same records through ``Notifier.plan_records`` in
     batches of ``batch`` (read the batch's alert states, plan, write the states and the
-    notifications in one MULTI/EXEC), with no delivery running: the notifier's plan step,
+    notifications with one Lua script), with no delivery running: the notifier's plan step,
     less Kafka (no ``sla-events`` consumption, decoding or offset commits);
 (j) live: the same records again on fresh keys, fed at ``rate`` alerts a second (in
     chunks every 100 ms, as a consumer polls; 0: the ``batch`` es back to back, a burst)
