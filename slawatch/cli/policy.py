@@ -51,7 +51,8 @@ def _check_policy_file(path: Path) -> bool:
 
 
 def _check_routing_file(path: Path) -> bool:
-    """The alert routing file: checked (receivers, routes, secrets resolved), not used yet."""
+    """The alert routing file: receivers, routes and calendars checked, secrets resolved
+    (what a notifier would load)."""
     from slawatch.alerting.config import RoutingFileError, load_routing
 
     try:
@@ -62,7 +63,7 @@ def _check_routing_file(path: Path) -> bool:
         n = len(exc.problems)
         print(f"slawatch: {path}: {n} problem{'s' if n > 1 else ''}", file=sys.stderr)
         return False
-    print(f"{path}: valid; {routing.summary()} (checked only: alerts are not sent yet)")
+    print(f"{path}: valid; {routing.summary()}")
     return True
 
 
@@ -173,7 +174,10 @@ def add_check_config(commands: argparse._SubParsersAction[argparse.ArgumentParse
     )
     check.add_argument("file", type=Path, nargs="?", default=None, help="SLA policy file")
     check.add_argument(
-        "--routing", type=Path, default=None, help="alert routing file (checked, not used yet)"
+        "--routing",
+        type=Path,
+        default=None,
+        help="alert routing file (receivers, routes; README, Alert routing)",
     )
     check.set_defaults(run=_run_check_config)
 
