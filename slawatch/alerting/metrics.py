@@ -14,7 +14,7 @@ class NotifierMetrics:
             "slawatch_notifier_sla_events",
             "SLA events read by the notifier, by outcome: routed (planned; may send "
             "nothing), unreadable (not an SLA event record; skipped), failed (the planner "
-            "raised; skipped and logged).",
+            "raised; skipped and logged), too_old (decided before alert_max_age_s; skipped).",
             ["outcome"],
             registry=registry,
         )

@@ -41,7 +41,7 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -57,6 +57,7 @@ from slawatch.alerting.channels.pagerduty import digest_key
 from slawatch.alerting.codec import CodecError, decode_note, encode_note, record_from
 from slawatch.alerting.config import RoutingConfig, RoutingFileError, load_routing
 from slawatch.alerting.escalation import (
+    ENDING_KINDS,
     AlertState,
     Notification,
     Plan,
@@ -364,6 +365,7 @@ class Notifier(Service):
             states: dict[str, AlertState | None] = dict(
                 await self._redis("reading alert states", lambda: store.states(cycles))
             )
+            records = self._recent(records, states)
             now_ms = self.clock.now_ms()
             notes: dict[str, list[Notification]] = defaultdict(list)
             partition_of: dict[str, int] = {}
@@ -389,6 +391,30 @@ class Notifier(Service):
                 ],
                 now_ms,
             )
+
+    def _recent(
+        self,
+        records: Sequence[tuple[int, SlaEventRecord]],
+        states: Mapping[str, AlertState | None],
+    ) -> Sequence[tuple[int, SlaEventRecord]]:
+        """``records`` less those decided longer than ``alert_max_age_s`` ago (a first
+        start, or a return from a long outage, reads history): none of them raises an
+        alert, and only the end of a cycle that did raise one is planned (its resolve)."""
+        oldest_ms = self.clock.now_ms() - int(self.settings.alert_max_age_s * 1000)
+        kept = [
+            (p, r)
+            for p, r in records
+            if parse_timestamp_ms(r.detected_at) >= oldest_ms
+            or (r.kind in ENDING_KINDS and states.get(cycle_id_of(r.event_id)) is not None)
+        ]
+        if len(kept) < len(records):
+            self.metrics.sla_events.labels("too_old").inc(len(records) - len(kept))
+            log.info(
+                "notifier: %d SLA event(s) decided more than %gs ago not alerted (alert_max_age_s)",
+                len(records) - len(kept),
+                self.settings.alert_max_age_s,
+            )
+        return kept
 
     async def _commit(self, planned: list[PlannedCycle], now_ms: int) -> None:
         store = self.store

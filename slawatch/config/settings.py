@@ -142,6 +142,11 @@ class Settings:
         "false when notifiers run on their own (`slawatch notifier`).",
         True,
     )
+    alert_max_age_s: float = _doc(
+        "SLA events decided longer ago than this are not alerted (counted as too old): a "
+        "notifier's first start, or one back from a long outage, does not page for history.",
+        86_400.0,
+    )
     alert_retention_s: float = _doc(
         "How long the notification log and ended cycles' alert states are kept in Redis: "
         "a replay of `sla-events` within it sends nothing twice.",
@@ -291,6 +296,7 @@ def _check(settings: Settings) -> list[tuple[str, str]]:
         "emitted_window_s",
         "late_after_s",
         "alert_retention_s",
+        "alert_max_age_s",
     ):
         if getattr(settings, name) <= 0:
             problems.append((name, "must be greater than 0"))

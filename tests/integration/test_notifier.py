@@ -25,6 +25,7 @@ from slawatch.alerting.receivers import Receiver
 from slawatch.alerting.senders.base import Outcome, Sender
 from slawatch.config.settings import Settings
 from slawatch.core.clock import ManualClock
+from slawatch.core.timestamps import format_timestamp_ms
 from slawatch.dev.receiver import LocalReceiver
 from slawatch.schemas.sla_events import SlaEventRecord, encode
 
@@ -550,3 +551,34 @@ def test_one_refused_notification_does_not_take_its_batch_with_it(
         assert [x["notification_id"][12:17] for x in await store.dead_letters()] == ["48002"]
 
     h.run(scenario())
+
+
+def test_history_older_than_alert_max_age_pages_no_one_but_resolves_what_was_raised(
+    harness: Callable[..., Harness], rx: LocalReceiver
+) -> None:
+    """A notifier's first start (or one back after a long outage) reads old SLA events:
+    they raise nothing; the end of a cycle that did raise an alert still resolves it."""
+    h = harness()
+    day = 24 * 60 * M
+
+    def decided(at_ms: int) -> str:
+        return format_timestamp_ms(at_ms)
+
+    async def scenario() -> None:
+        await h.plan(record("breached", 1, detected_at=decided(T0 - 2 * day)))
+        await h.deliver()
+        assert rx.deliveries == []  # two days old: no page
+        await h.plan(record("breached", 2, detected_at=decided(T0)))
+        await h.deliver()
+        assert [d.body["event_action"] for d in rx.deliveries] == ["trigger"]
+        h.clock.advance(2 * day)  # the notifier was down for two days
+        await h.plan(
+            record("met", 2, detected_at=decided(T0 + M)),  # old, but its alert is open
+            record("breached", 3, detected_at=decided(T0 + M)),  # old: no page
+            record("met", 1, detected_at=decided(T0 + M)),  # old, nothing was raised
+        )
+        await h.deliver()
+        assert [d.body["event_action"] for d in rx.deliveries] == ["trigger", "resolve"]
+
+    h.run(scenario())
+    assert h.metric("slawatch_notifier_sla_events_total", outcome="too_old") == 3

@@ -21,6 +21,7 @@ import pytest
 
 from slawatch.alerting.notifier import MAX_CLAIM, MAX_IN_FLIGHT
 from slawatch.config.settings import Settings
+from slawatch.core.timestamps import format_timestamp_ms
 from slawatch.dev.embedded import EmbeddedRedis
 from slawatch.dev.receiver import LocalReceiver
 from slawatch.schemas.sla_events import encode
@@ -61,7 +62,8 @@ routes:
 def burst(settings: Settings) -> None:
     async def go() -> None:
         await ensure_topics(settings)
-        records = [record("breached", n) for n in range(BURST)]
+        now = format_timestamp_ms(time.time_ns() // 1_000_000)  # just decided
+        records = [record("breached", n, detected_at=now) for n in range(BURST)]
         await produce(
             settings,
             settings.topic_sla_events,
