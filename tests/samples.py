@@ -110,3 +110,52 @@ def invalid_examples() -> list[tuple[str, ConversationKind, bytes, RejectReason]
         ("transfer nowhere", Q, dumps(event("call.transferred", to_queue=None)),
          RejectReason.MISSING_FIELD),
     ]  # fmt: skip
+
+
+def sla_record(
+    kind: Any,
+    *,
+    due_ms: int,
+    at_ms: int | None = None,
+    detected_after_ms: int = 500,
+    **context: Any,
+) -> Any:
+    """A published SLA event record (first reply, a one-hour target due at ``due_ms``,
+    cycle 1) of a ticket, as the timers agent makes one from a core event: ``kind`` is an
+    ``SlaEventKind``; ``context`` overrides the ticket's (``conversation_id``, ``tenant``,
+    ``level``, ...)."""
+    from slawatch.core.effects import SlaEvent
+    from slawatch.core.sla import Metric
+    from slawatch.core.state import Context
+    from slawatch.schemas.sla_events import to_record
+
+    hour = 3_600_000
+    at_ms = due_ms if at_ms is None else at_ms
+    values: dict[str, Any] = {
+        "kind": ConversationKind.TICKET,
+        "conversation_id": "48213",
+        "tenant": "acme",
+        "channel": "email",
+        "priority": "high",
+        "department": "billing",
+        "assignee": "agent-07",
+        "level": "high",
+        **context,
+    }
+    ctx = Context(**values)
+    event = SlaEvent(
+        kind=kind,
+        metric=Metric.FIRST_REPLY,
+        cycle=1,
+        key=f"ticket:{ctx.tenant or ''}:{ctx.conversation_id}",
+        context=ctx,
+        target_ms=hour,
+        started_ms=due_ms - hour,
+        due_ms=due_ms,
+        at_risk_ms=due_ms - hour // 4,
+        at_ms=at_ms,
+        elapsed_ms=at_ms - (due_ms - hour),
+        detected_at_ms=at_ms + detected_after_ms,
+        policy_version="builtin-1",
+    )
+    return to_record(event, late_after_ms=60_000)

@@ -36,13 +36,11 @@ from slawatch.alerting.channels import alertmanager as channel
 from slawatch.alerting.config import RoutingConfig, parse_routing
 from slawatch.alerting.escalation import Notification, plan
 from slawatch.alerting.senders import AlertmanagerSender
-from slawatch.core.effects import SlaEvent
-from slawatch.core.keys import ConversationKind
-from slawatch.core.sla import Metric, SlaEventKind
-from slawatch.core.state import Context
+from slawatch.core.sla import SlaEventKind
 from slawatch.core.timestamps import parse_timestamp_ms
-from slawatch.schemas.sla_events import SlaEventRecord, to_record
+from slawatch.schemas.sla_events import SlaEventRecord
 from tests.integration.alertmanager import RESOLVE_TIMEOUT, Alertmanager
+from tests.samples import sla_record
 
 pytestmark = pytest.mark.integration
 
@@ -74,32 +72,7 @@ def now_ms() -> int:
 def record(
     kind: SlaEventKind, *, due_ms: int, at_ms: int, tenant: str, conversation: str = "48213"
 ) -> SlaEventRecord:
-    ctx = Context(
-        kind=ConversationKind.TICKET,
-        conversation_id=conversation,
-        tenant=tenant,
-        channel="email",
-        priority="high",
-        department="billing",
-        assignee="agent-07",
-        level="high",
-    )
-    event = SlaEvent(
-        kind=kind,
-        metric=Metric.FIRST_REPLY,
-        cycle=1,
-        key=f"ticket:{tenant}:{conversation}",
-        context=ctx,
-        target_ms=HOUR,
-        started_ms=due_ms - HOUR,
-        due_ms=due_ms,
-        at_risk_ms=due_ms - HOUR // 4,
-        at_ms=at_ms,
-        elapsed_ms=at_ms - (due_ms - HOUR),
-        detected_at_ms=at_ms + 500,
-        policy_version="builtin-1",
-    )
-    return to_record(event, late_after_ms=MINUTE)
+    return sla_record(kind, due_ms=due_ms, at_ms=at_ms, tenant=tenant, conversation_id=conversation)
 
 
 class Cycle:

@@ -19,12 +19,10 @@ from slawatch.alerting.channels import alertmanager, mail, pagerduty, slack, web
 from slawatch.alerting.channels.common import link
 from slawatch.alerting.config import RoutingConfig, parse_routing
 from slawatch.alerting.escalation import Notification, plan
-from slawatch.core.effects import SlaEvent
-from slawatch.core.keys import ConversationKind
-from slawatch.core.sla import Metric, SlaEventKind
-from slawatch.core.state import Context
+from slawatch.core.sla import SlaEventKind
 from slawatch.core.timestamps import parse_timestamp_ms
-from slawatch.schemas.sla_events import SlaEventRecord, to_record
+from slawatch.schemas.sla_events import SlaEventRecord
+from tests.samples import sla_record
 
 PD_KEY = "sekrit-pagerduty-routing-key"
 SLACK_URL = "https://hooks.slack.com/services/T000/B000/sekrit-slack-token"
@@ -63,35 +61,8 @@ def config() -> RoutingConfig:
 
 
 def record(kind: SlaEventKind, *, at_ms: int = DUE_MS, **context: Any) -> SlaEventRecord:
-    values: dict[str, Any] = {
-        "kind": ConversationKind.TICKET,
-        "conversation_id": "48213",
-        "tenant": "acme",
-        "channel": "email",
-        "priority": "high",
-        "department": "billing",
-        "assignee": "agent-07",
-        "customer_group": "enterprise",
-        "level": "high",
-    }
-    values.update(context)
-    ctx = Context(**values)
-    event = SlaEvent(
-        kind=kind,
-        metric=Metric.FIRST_REPLY,
-        cycle=1,
-        key=f"ticket:{ctx.tenant or ''}:{ctx.conversation_id}",
-        context=ctx,
-        target_ms=HOUR,
-        started_ms=DUE_MS - HOUR,
-        due_ms=DUE_MS,
-        at_risk_ms=DUE_MS - HOUR // 4,
-        at_ms=at_ms,
-        elapsed_ms=at_ms - (DUE_MS - HOUR),
-        detected_at_ms=at_ms + 683,
-        policy_version="builtin-1",
-    )
-    return to_record(event, late_after_ms=60_000)
+    context.setdefault("customer_group", "enterprise")
+    return sla_record(kind, due_ms=DUE_MS, at_ms=at_ms, detected_after_ms=683, **context)
 
 
 def notes(config: RoutingConfig, **context: Any) -> dict[tuple[str, str], Notification]:

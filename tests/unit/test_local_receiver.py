@@ -27,10 +27,7 @@ import pytest
 from slawatch.alerting.channels import pagerduty, slack, webhook
 from slawatch.alerting.config import RoutingConfig, parse_routing
 from slawatch.alerting.escalation import Notification, plan
-from slawatch.core.effects import SlaEvent
-from slawatch.core.keys import ConversationKind
-from slawatch.core.sla import Metric, SlaEventKind
-from slawatch.core.state import Context
+from slawatch.core.sla import SlaEventKind
 from slawatch.dev.receiver import (
     MAX_BODY_BYTES,
     Inbox,
@@ -39,7 +36,8 @@ from slawatch.dev.receiver import (
     serve,
     wall_clock_ms,
 )
-from slawatch.schemas.sla_events import SlaEventRecord, to_record
+from slawatch.schemas.sla_events import SlaEventRecord
+from tests.samples import sla_record
 
 HOOK_SECRET = "sekrit-webhook-secret"
 PD_KEY = "sekrit-pagerduty-routing-key"
@@ -69,32 +67,7 @@ def config() -> RoutingConfig:
 
 
 def record(kind: SlaEventKind, due_ms: int, at_ms: int, conversation: str) -> SlaEventRecord:
-    ctx = Context(
-        kind=ConversationKind.TICKET,
-        conversation_id=conversation,
-        tenant="acme",
-        channel="email",
-        priority="high",
-        department="billing",
-        assignee="agent-07",
-        level="high",
-    )
-    event = SlaEvent(
-        kind=kind,
-        metric=Metric.FIRST_REPLY,
-        cycle=1,
-        key=f"ticket:acme:{conversation}",
-        context=ctx,
-        target_ms=HOUR,
-        started_ms=due_ms - HOUR,
-        due_ms=due_ms,
-        at_risk_ms=due_ms - HOUR // 4,
-        at_ms=at_ms,
-        elapsed_ms=at_ms - (due_ms - HOUR),
-        detected_at_ms=at_ms + 500,
-        policy_version="builtin-1",
-    )
-    return to_record(event, late_after_ms=60_000)
+    return sla_record(kind, due_ms=due_ms, at_ms=at_ms, conversation_id=conversation)
 
 
 def notes(

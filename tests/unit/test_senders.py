@@ -45,12 +45,10 @@ from slawatch.alerting.senders.alertmanager import alerts_url
 from slawatch.alerting.senders.detail import one_line, shown_url
 from slawatch.alerting.senders.email import tls_options
 from slawatch.alerting.senders.http import MAX_RETRY_AFTER_S, retry_after
-from slawatch.core.effects import SlaEvent
-from slawatch.core.keys import ConversationKind
-from slawatch.core.sla import Metric, SlaEventKind
-from slawatch.core.state import Context
+from slawatch.core.sla import SlaEventKind
 from slawatch.core.timestamps import parse_timestamp_ms
-from slawatch.schemas.sla_events import SlaEventRecord, to_record
+from slawatch.schemas.sla_events import SlaEventRecord
+from tests.samples import sla_record
 
 PD_KEY = "sekrit-pd-routing-key-0d1e"
 SLACK_TOKEN = "sekrit-slack-token-7c2b9f"
@@ -71,32 +69,9 @@ SHORT = "200ms"
 def record(
     kind: SlaEventKind, conversation_id: str = "48213", at_ms: int = DUE_MS
 ) -> SlaEventRecord:
-    ctx = Context(
-        kind=ConversationKind.TICKET,
-        conversation_id=conversation_id,
-        tenant="acme",
-        channel="email",
-        priority="high",
-        department="billing",
-        assignee="agent-07",
-        level="high",
+    return sla_record(
+        kind, due_ms=DUE_MS, at_ms=at_ms, detected_after_ms=683, conversation_id=conversation_id
     )
-    event = SlaEvent(
-        kind=kind,
-        metric=Metric.FIRST_REPLY,
-        cycle=1,
-        key=f"ticket:acme:{conversation_id}",
-        context=ctx,
-        target_ms=HOUR,
-        started_ms=DUE_MS - HOUR,
-        due_ms=DUE_MS,
-        at_risk_ms=DUE_MS - HOUR // 4,
-        at_ms=at_ms,
-        elapsed_ms=at_ms - (DUE_MS - HOUR),
-        detected_at_ms=at_ms + 683,
-        policy_version="builtin-1",
-    )
-    return to_record(event, late_after_ms=60_000)
 
 
 def routing(receivers: str, env: dict[str, str] | None = None) -> RoutingConfig:
