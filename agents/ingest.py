@@ -454,6 +454,7 @@ class IngestService(Service):
                 lag[tp.topic] += max(0, highwater - await self.consumer.position(tp))
         for topic in self.settings.input_topics:
             self.metrics.ingest_lag.labels(topic).set(lag[topic])
+            self.metrics.consumer_lag.labels(self.group_id, topic).set(lag[topic])
 
 
 def _where(letter: DeadLetter) -> str:

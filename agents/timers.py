@@ -24,17 +24,20 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from slawatch.config.settings import Settings
+from slawatch.core.census import CycleCensus
 from slawatch.core.clock import Clock
 from slawatch.core.effects import SlaEvent
+from slawatch.core.events import CallEvent, InputEvent
+from slawatch.core.kpi import KpiAccumulator, KpiSnapshot, QueueSettings
 from slawatch.core.policy import SlaPolicy
-from slawatch.core.scheduler import PartitionScheduler
-from slawatch.core.sla import SlaEventKind
+from slawatch.core.scheduler import PartitionScheduler, Tick
 from slawatch.core.watermark import InputWatermarks
 from slawatch.schemas.normalised import decode_batch
 from slawatch.schemas.sla_events import encode, to_record
@@ -43,23 +46,40 @@ from slawatch.streams.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-_ALERT_KINDS = (SlaEventKind.AT_RISK, SlaEventKind.BREACHED)
-
 
 class CorruptBatch(Exception):
     """A normalised message that cannot be decoded."""
 
 
 class PartitionTimers:
-    """The in-memory side of one normalised partition: scheduler, watermarks, emitted ids."""
+    """The in-memory side of one normalised partition: scheduler, watermarks, emitted ids,
+    the census of its open cycles and its calls' KPIs."""
 
-    __slots__ = ("emitted", "scheduler", "watermarks")
+    __slots__ = ("census", "emitted", "kpis", "scheduler", "watermarks")
 
-    def __init__(self, scheduler: PartitionScheduler, expected_inputs: list[str]) -> None:
+    def __init__(
+        self,
+        scheduler: PartitionScheduler,
+        expected_inputs: list[str],
+        census: CycleCensus,
+        kpis: KpiAccumulator,
+    ) -> None:
         self.scheduler = scheduler
         self.watermarks = InputWatermarks(expected_inputs)
+        self.census = census
+        self.kpis = kpis
         #: event id -> wall-clock ms it was emitted (or seen on the output topic).
         self.emitted: OrderedDict[str, int] = OrderedDict()
+
+    def account(self, events: Sequence[InputEvent], tick: Tick) -> None:
+        """Bring the census and the KPIs up to date with a tick over ``events``."""
+        census, before = self.census, tick.before
+        for key, state, _ in tick.persist:
+            census.update(before.get(key), state)
+        kpis = self.kpis
+        for event in events:
+            if isinstance(event, CallEvent):
+                kpis.apply(event)
 
     def remember(self, event_id: str, at_ms: int, window_ms: int) -> None:
         self.emitted[event_id] = at_ms
@@ -126,9 +146,15 @@ class SlaTimers:
         timers = self.partitions.get(partition)
         if timers is None:
             store = TableStore(self.table, partition, self.settings.partitions)
-            timers = PartitionTimers(PartitionScheduler(store), self.expected_inputs)
+            census = CycleCensus(self.metrics.sla_labels)
+            policy = self.policy
+            kpis = KpiAccumulator(default=policy.queue_defaults, queues=policy.queues)
+            timers = PartitionTimers(PartitionScheduler(store), self.expected_inputs, census, kpis)
             started = time.perf_counter()
             queued = timers.scheduler.rebuild()  # one pass over the table, never on a tick
+            for state in store.states():
+                census.add(state)
+            kpis.on_count = self._count_call
             await self._reload_emitted(timers, partition)
             self.partitions[partition] = timers
             log.info(
@@ -198,10 +224,15 @@ class SlaTimers:
             timers.watermarks.report(input_partition, watermark_ms)
         now_ms = self.clock.now_ms()
         watermark = timers.watermarks.value()
-        tick = timers.scheduler.tick(batch.events, watermark, self.policy, now_ms)
+        events = batch.events
+        tick = timers.scheduler.tick(events, watermark, self.policy, now_ms)
         store = timers.scheduler.store
         for key, state, deadline_ms in tick.persist:
             store.put(key, state, deadline_ms)
+        timers.account(events, tick)
+        observe_delay = self.metrics.processing_delay.observe
+        for event in events:
+            observe_delay(max(0, now_ms - event.occurred_at) / 1000)
         for refused in tick.refused:
             self.metrics.timer_errors.inc()
             log.error(
@@ -232,12 +263,60 @@ class SlaTimers:
             # offsets, so delivery stays at least once.
             await producer.send(topic, event_id.encode(), encode(record), partition, None, None)
             timers.remember(event_id, now_ms, window_ms)
-            self.metrics.sla_events.labels(effect.metric.value, effect.kind.value).inc()
-            if effect.kind in _ALERT_KINDS:
-                self.metrics.detection_delay.labels(effect.kind.value).observe(
-                    max(0, effect.detection_delay_ms) / 1000
-                )
+            self.metrics.count_sla_event(effect)
         self._update_gauges()
+
+    def _count_call(
+        self, queue: str, wait_ms: int, answered: bool, settings: QueueSettings
+    ) -> None:
+        """A call left ``queue``: the KPI counters (each call once, by the worker that
+        applied its exit; rebuilt partitions count nothing again)."""
+        (label,) = self.metrics.queue_label.labels_of((queue,))
+        outcome = "answered" if answered else "abandoned"
+        metrics = self.metrics
+        metrics.queue_calls.labels(label, outcome).inc()
+        metrics.queue_wait.labels(label, outcome).inc(wait_ms / 1000)
+        if wait_ms <= settings.target_ms:
+            metrics.queue_calls_within.labels(label, outcome).inc()
+        if not answered and wait_ms < settings.short_abandon_ms:
+            metrics.queue_short_abandoned.labels(label).inc()
+
+    # --- the live views (read by the /metrics collector and the wallboard) ------------------
+
+    def censuses(self) -> list[CycleCensus]:
+        return [timers.census for timers in list(self.partitions.values())]
+
+    def kpi_snapshots(self) -> list[KpiSnapshot]:
+        now_ms = self.clock.now_ms()
+        return [timers.kpis.snapshot(now_ms) for timers in list(self.partitions.values())]
+
+    def queue_settings(self, queue: str | None) -> QueueSettings:
+        return self.policy.queue_settings(queue)
+
+    def measure_lag(self) -> None:
+        """Set the timers' consumer lag (normalised messages not yet read) per topic."""
+        consumer = self.app.consumer
+        topic = self.settings.topic_normalised
+        lag = 0
+        for tp in consumer.assignment():
+            if tp.topic != topic:
+                continue
+            try:
+                highwater = consumer.highwater(tp)
+            except Exception:  # noqa: BLE001 - no fetch yet for this partition
+                continue
+            # Faust's own bookkeeping: the last offset the agent took, else the committed one.
+            offsets = cast(Any, consumer)
+            read = offsets._read_offset.get(tp)
+            position = read + 1 if read is not None else offsets._committed_offset.get(tp)
+            if highwater is not None and position is not None:
+                lag += max(0, highwater - position)
+        self.metrics.consumer_lag.labels(self.app.conf.id, topic).set(lag)
+
+    def reconfigure_kpis(self, policy: SlaPolicy) -> None:
+        """A new policy: every partition's KPIs judge calls against its queue settings."""
+        for timers in self.partitions.values():
+            timers.kpis.reconfigure(policy.queue_defaults, policy.queues)
 
     def _update_gauges(self) -> None:
         self.metrics.timer_queue.set(sum(len(t.scheduler) for t in self.partitions.values()))

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from slawatch import yamlfile
+from slawatch.core.census import LABEL_ATTRIBUTES
 from slawatch.errors import ConfigError
 
 ENV_PREFIX = "SLAWATCH_"
@@ -152,6 +153,28 @@ class Settings:
         "a replay of `sla-events` within it sends nothing twice.",
         7 * 86_400.0,
     )
+    metric_labels: str = _doc(
+        "Labels of the SLA metrics (comma list of level, channel, department, queue, "
+        "priority, tenant, customer_group; README, Metrics).",
+        "level,channel,department,queue,priority",
+    )
+    metric_histogram_labels: str = _doc(
+        "Labels of the reply, answer and resolution time histograms besides `outcome` "
+        "(same names; empty for none).",
+        "level",
+    )
+    metric_label_values: str = _doc(
+        "Allowed values per label, `label=v1,v2;label=v1,...`: any other value is `other`. "
+        "Labels not listed admit their first `metric_label_cap` values.",
+        "",
+    )
+    metric_label_cap: int = _doc(
+        "Most distinct values a label without an allowed list takes; later ones are `other`.",
+        30,
+    )
+    metric_series_cap: int = _doc(
+        "Most label combinations of the SLA metrics; later combinations are all `other`.", 500
+    )
     worker_id: str = _doc(
         "Name of this worker in status, logs and dead letters; default host:pid.", ""
     )
@@ -170,6 +193,26 @@ class Settings:
         """The broker URL as aiokafka wants it."""
         hosts = self.broker_url.removeprefix("kafka://")
         return [host.strip() for host in hosts.split(";") if host.strip()]
+
+    def metric_label_names(self, histogram: bool = False) -> tuple[str, ...]:
+        """The SLA metrics' label names (or the histograms'), in the order given."""
+        text = self.metric_histogram_labels if histogram else self.metric_labels
+        return tuple(name.strip() for name in text.split(",") if name.strip())
+
+    def metric_allowed_values(self) -> dict[str, frozenset[str]]:
+        """``metric_label_values`` as {label: allowed values}; ValueError if malformed."""
+        allowed: dict[str, frozenset[str]] = {}
+        for part in self.metric_label_values.split(";"):
+            if not part.strip():
+                continue
+            name, sep, values = part.partition("=")
+            name = name.strip()
+            if not sep or not name:
+                raise ValueError(f"expected label=value,value,... in {part.strip()!r}")
+            if name in allowed:
+                raise ValueError(f"label {name!r} is listed twice")
+            allowed[name] = frozenset(v.strip() for v in values.split(",") if v.strip())
+        return allowed
 
     def with_overrides(self, **values: Any) -> Settings:
         return replace(self, **values)
@@ -269,6 +312,8 @@ def _check(settings: Settings) -> list[tuple[str, str]]:
         "ingest_max_records",
         "timer_tick_ms",
         "fetch_max_wait_ms",
+        "metric_label_cap",
+        "metric_series_cap",
     ):
         if getattr(settings, name) < 1:
             problems.append((name, "must be at least 1"))
@@ -286,6 +331,7 @@ def _check(settings: Settings) -> list[tuple[str, str]]:
         problems.append(("watermark_grace_ms", "must not be negative"))
     if settings.store not in ("memory://", "rocksdb://"):
         problems.append(("store", "must be memory:// or rocksdb://"))
+    problems += _check_labels(settings)
     for name in (
         "max_future_skew_s",
         "broker_session_timeout_s",
@@ -300,6 +346,30 @@ def _check(settings: Settings) -> list[tuple[str, str]]:
     ):
         if getattr(settings, name) <= 0:
             problems.append((name, "must be greater than 0"))
+    return problems
+
+
+def _check_labels(settings: Settings) -> list[tuple[str, str]]:
+    """The metric label settings: known names, no name twice, well-formed allowed lists."""
+    problems = []
+    for name, histogram in (("metric_labels", False), ("metric_histogram_labels", True)):
+        names = settings.metric_label_names(histogram)
+        unknown = [n for n in names if n not in LABEL_ATTRIBUTES]
+        if unknown:
+            problems.append(
+                (name, f"unknown label {unknown[0]!r}; use {', '.join(LABEL_ATTRIBUTES)}")
+            )
+        elif len(set(names)) != len(names):
+            problems.append((name, "names a label twice"))
+    try:
+        allowed = settings.metric_allowed_values()
+    except ValueError as exc:
+        problems.append(("metric_label_values", str(exc)))
+    else:
+        labels = set(settings.metric_label_names()) | set(settings.metric_label_names(True))
+        stray = [n for n in allowed if n not in labels]
+        if stray:
+            problems.append(("metric_label_values", f"{stray[0]!r} is not in metric_labels"))
     return problems
 
 

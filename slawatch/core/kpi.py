@@ -65,7 +65,7 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_right, insort
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
@@ -95,12 +95,16 @@ class QueueSettings:
     short_abandon_ms: int = 5_000
     #: The time zone of the queue's calendar day.
     tz: tzinfo = UTC
+    #: The share of calls that should be answered within the target (80/20: 0.8).
+    goal: float = 0.8
 
     def __post_init__(self) -> None:
         if self.target_ms <= 0:
             raise KpiError(f"target_ms must be positive, got {self.target_ms}")
         if self.short_abandon_ms < 0:
             raise KpiError(f"short_abandon_ms must not be negative, got {self.short_abandon_ms}")
+        if not 0 < self.goal <= 1:
+            raise KpiError(f"goal must be in (0, 1], got {self.goal}")
 
 
 def _ratio(numerator: int | float, denominator: int) -> float | None:
@@ -286,7 +290,7 @@ def _first(record: tuple[int, int, bool]) -> int:
 
 
 class _Queue:
-    __slots__ = ("days", "name", "records", "settings", "waiting")
+    __slots__ = ("days", "name", "next_sweep_ms", "records", "settings", "waiting")
 
     def __init__(self, name: str, settings: QueueSettings) -> None:
         self.name = name
@@ -297,6 +301,10 @@ class _Queue:
         self.records: list[tuple[int, int, bool]] = []
         #: Totals per calendar day (queue's time zone) of the exits.
         self.days: dict[date, _Tally] = {}
+        #: The event time before which a sweep has nothing to forget here (the earliest of
+        #: the first exit leaving the windows, the oldest day leaving, a wait going stale).
+        #: A fact fed out of order may be kept a little longer; no figure counts it.
+        self.next_sweep_ms = 0
 
     def count(self, left_ms: int, wait_ms: int, answered: bool) -> None:
         day = local_date(left_ms, self.settings.tz)
@@ -331,15 +339,29 @@ class _Queue:
             windows=windows,
         )
 
-    def sweep(self, horizon_ms: int, keep_from: int) -> None:
-        """Forget exits at or before ``horizon_ms`` and days before the day before the
-        one of ``keep_from`` (both event times)."""
-        cut = bisect_right(self.records, horizon_ms, key=_first)
-        if cut:
-            del self.records[:cut]
-        oldest = local_date(keep_from, self.settings.tz) - timedelta(days=1)
-        for day in [d for d in self.days if d < oldest]:
-            del self.days[day]
+    def sweep(self, horizon_ms: int, oldest_day: date) -> None:
+        """Forget exits at or before ``horizon_ms`` and days before ``oldest_day``."""
+        records = self.records
+        if records and records[0][0] <= horizon_ms:
+            del records[: bisect_right(records, horizon_ms, key=_first)]
+        if self.days and min(self.days) < oldest_day:
+            for day in [d for d in self.days if d < oldest_day]:
+                del self.days[day]
+
+    def plan_sweep(self, longest_ms: int, max_wait_ms: int) -> None:
+        """Set :attr:`next_sweep_ms` from what the queue holds now."""
+        due = []
+        if self.records:
+            due.append(self.records[0][0] + longest_ms)
+        if self.days:
+            due.append(day_start_ms(min(self.days) + timedelta(days=2), self.settings.tz))
+        if self.waiting:
+            due.append(min(self.waiting.values()) + max_wait_ms + 1)
+        self.next_sweep_ms = min(due, default=0)
+
+    def empty(self) -> bool:
+        """Nothing waiting, no exit a window may need, no day kept."""
+        return not (self.waiting or self.records or self.days)
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,6 +412,9 @@ class KpiAccumulator:
         self._high_ms: int | None = None
         self._next_sweep_ms: int | None = None
         self.health = KpiHealth()
+        #: Called with (queue, wait_ms, answered, the queue's settings) for every call
+        #: counted from now on (a worker's counters); None: no one listens.
+        self.on_count: Callable[[str, int, bool, QueueSettings], None] | None = None
 
     # --- input ---------------------------------------------------------------------------
 
@@ -398,6 +423,17 @@ class KpiAccumulator:
         if queue is None:
             return self._default
         return self._settings.get(queue, self._default)
+
+    def reconfigure(
+        self, default: QueueSettings, queues: Mapping[str, QueueSettings] | None = None
+    ) -> None:
+        """New settings (a policy reload): calls counted from now on are judged by them,
+        and the sliding windows are judged again; the day's calls counted so far keep the
+        verdict they got."""
+        self._default = default
+        self._settings = dict(queues or {})
+        for name, queue in self._queues.items():
+            queue.settings = self.settings(name)
 
     def queued(self, queue: str, call_id: str, at_ms: int) -> bool:
         """Call ``call_id`` entered ``queue`` at ``at_ms``."""
@@ -523,7 +559,10 @@ class KpiAccumulator:
         """Count call ``call_id``, which left ``queue`` at ``left_ms`` after ``wait_ms``."""
         self._left[call_id] = exp
         heapq.heappush(self._expiry, (exp, call_id))
-        self._queue(queue).count(left_ms, max(0, wait_ms), answered)
+        counted = self._queue(queue)
+        counted.count(left_ms, max(0, wait_ms), answered)
+        if self.on_count is not None:
+            self.on_count(queue, max(0, wait_ms), answered, counted.settings)
 
     def _observe(self, at_ms: int) -> None:
         if self._high_ms is None or at_ms > self._high_ms:
@@ -537,18 +576,36 @@ class KpiAccumulator:
             self.sweep()
 
     def sweep(self) -> None:
-        """Forget what no window can need any more (done every minute of event time)."""
+        """Forget what no window can need any more (done every minute of event time), and
+        the queues left with nothing. Costs little for a queue with nothing to forget."""
         high = self._high_ms
         if high is None:
             return
         self._next_sweep_ms = high + SWEEP_EVERY_MS
-        for queue in self._queues.values():
-            queue.sweep(high - self._longest_ms, high)
-            stale = [c for c, at in queue.waiting.items() if at < high - self._max_wait_ms]
-            for call_id in stale:
-                del queue.waiting[call_id]
-                del self._waiting_in[call_id]
-            self.health.stale += len(stale)
+        horizon = high - self._longest_ms
+        stale_before = high - self._max_wait_ms
+        oldest_days: dict[tzinfo, date] = {}
+        emptied = []
+        for name, queue in self._queues.items():
+            if queue.next_sweep_ms > high:
+                continue  # nothing to forget yet
+            tz = queue.settings.tz
+            oldest = oldest_days.get(tz)
+            if oldest is None:
+                oldest = oldest_days[tz] = local_date(high, tz) - timedelta(days=1)
+            queue.sweep(horizon, oldest)
+            if queue.waiting:
+                stale = [c for c, at in queue.waiting.items() if at < stale_before]
+                for call_id in stale:
+                    del queue.waiting[call_id]
+                    del self._waiting_in[call_id]
+                self.health.stale += len(stale)
+            if queue.empty():
+                emptied.append(name)
+            else:
+                queue.plan_sweep(self._longest_ms, self._max_wait_ms)
+        for name in emptied:
+            del self._queues[name]
         while self._expiry and self._expiry[0][0] <= high:
             expires, call_id = heapq.heappop(self._expiry)
             if self._left.get(call_id) == expires:

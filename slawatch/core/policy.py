@@ -4,15 +4,19 @@ and the calendar each level's clock runs on.
 A :class:`SlaLevel` sets a target per metric, when a cycle counts as at risk, which
 statuses pause resolution, and its calendar. A :class:`SlaPolicy` holds the levels, the
 ordered rules (slacore/rules.py) and a version; it is immutable, so a reloaded policy is
-a new object and everything decided under the old one keeps its version.
+a new object and everything decided under the old one keeps its version. It also holds
+what each call queue's KPIs are measured against (:class:`~slawatch.core.kpi.QueueSettings`:
+the service-level target and goal, the short-abandon threshold, the time zone of its day),
+per queue with a default.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from slawatch.core.calendar import AlwaysOpen, Calendar
+from slawatch.core.kpi import QueueSettings
 from slawatch.core.rules import Rule, RuleSet, Test
 from slawatch.core.sla import Metric
 from slawatch.core.state import Context
@@ -38,6 +42,11 @@ DEFAULT_TARGETS_S: Mapping[Metric, Mapping[str, float]] = {
 
 class PolicyError(ValueError):
     """A policy that cannot work (a negative target, an unknown level)."""
+
+
+#: Stands for "not given" in :attr:`SlaPolicy.queue_defaults` (compared by identity): the
+#: policy then builds its defaults from its own ``short_abandon_ms``.
+_DERIVED_QUEUE_DEFAULTS = QueueSettings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,15 +83,24 @@ class SlaLevel:
 
 @dataclass(frozen=True, slots=True)
 class SlaPolicy:
-    """Levels, the rules that choose among them, and the version that names the whole."""
+    """Levels, the rules that choose among them, the version that names the whole, and what
+    each call queue's KPIs are measured against."""
 
     version: str
     levels: Mapping[str, SlaLevel]
     rules: RuleSet
     #: A caller who hangs up this soon after queueing did not really wait.
     short_abandon_ms: int = 5_000
+    #: What a call queue without its own settings is measured against; when not given,
+    #: 80/20 in UTC with the policy's ``short_abandon_ms``.
+    queue_defaults: QueueSettings = _DERIVED_QUEUE_DEFAULTS
+    #: Call queues with their own settings, by queue name.
+    queues: Mapping[str, QueueSettings] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.queue_defaults is _DERIVED_QUEUE_DEFAULTS:
+            derived = QueueSettings(short_abandon_ms=self.short_abandon_ms)
+            object.__setattr__(self, "queue_defaults", derived)  # frozen: set once, here
         if self.rules.default_level not in self.levels:
             raise PolicyError(f"default level {self.rules.default_level!r} is not defined")
         for rule in self.rules.rules:
@@ -102,6 +120,13 @@ class SlaPolicy:
         """The level the rules give ``context`` at event time ``now_ms``."""
         return self.rules.level_for(context, now_ms)
 
+    def queue_settings(self, queue: str | None) -> QueueSettings:
+        """What call queue ``queue`` is measured against: its own settings, or the
+        defaults (also for no queue)."""
+        if queue is None:
+            return self.queue_defaults
+        return self.queues.get(queue, self.queue_defaults)
+
     def scaled(self, time_scale: float) -> SlaPolicy:
         """Every target and lead divided by ``time_scale`` (demos compress time)."""
         if time_scale <= 0:
@@ -111,6 +136,16 @@ class SlaPolicy:
 
         def scale(ms: int) -> int:
             return max(1, round(ms / time_scale))
+
+        def scale_queue(settings: QueueSettings) -> QueueSettings:
+            # The goal and the time zone stay; a zero short abandon (none) stays zero.
+            return replace(
+                settings,
+                target_ms=scale(settings.target_ms),
+                short_abandon_ms=scale(settings.short_abandon_ms)
+                if settings.short_abandon_ms
+                else 0,
+            )
 
         levels = {
             name: SlaLevel(
@@ -130,6 +165,8 @@ class SlaPolicy:
             levels=levels,
             rules=self.rules,
             short_abandon_ms=scale(self.short_abandon_ms),
+            queue_defaults=scale_queue(self.queue_defaults),
+            queues={name: scale_queue(settings) for name, settings in self.queues.items()},
         )
 
 

@@ -103,6 +103,8 @@ class Tick:
     refused: list[Refused] = field(default_factory=list)
     #: Queue entries found stale (their state had moved on) and dropped.
     stale: int = 0
+    #: The stored state of every key in ``persist`` before the tick (None: it had none).
+    before: dict[str, ConversationState | None] = field(default_factory=dict)
 
 
 class PartitionScheduler:
@@ -141,6 +143,7 @@ class PartitionScheduler:
         effects = result.effects
         touched: dict[str, ConversationState] = {}
         old_deadlines: dict[str, int | None] = {}
+        before = result.before
 
         for event in events:
             key = event.key
@@ -148,6 +151,7 @@ class PartitionScheduler:
             if state is None:
                 stored = store.get(key)
                 state, old_deadlines[key] = (None, None) if stored is None else stored
+                before[key] = state
             try:
                 touched[key], fired = apply(state, event, policy, now_ms)
             except IllegalTransition as exc:
@@ -171,6 +175,7 @@ class PartitionScheduler:
                 if stored is None:
                     continue
                 old_deadlines[key] = deadline
+                before[key] = stored[0]
                 touched[key], fired = advance(stored[0], watermark_ms, policy, now_ms)
                 effects += fired
 

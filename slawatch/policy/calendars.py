@@ -80,6 +80,27 @@ def _local_text(ms: int) -> str:
     return f"{when} {rest // 3_600_000:02d}:{rest // 60_000 % 60:02d}"
 
 
+def read_time_zone(r: PolicyReader, node: yaml.Node, field: str) -> str | None:
+    """The IANA time-zone name at ``node``, checked with :mod:`zoneinfo`; None, with the
+    problem recorded, when it is not one (calendars' ``time_zone``, queues' ``timezone``)."""
+    zone = r.text(node, field)
+    if zone is None:
+        return None
+    try:
+        if len(zone) > MAX_ZONE_CHARS:  # IANA names are short; zoneinfo recurses
+            raise ValueError("too long")
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long
+        r.fail(
+            node,
+            field,
+            f"unknown time zone {zone!r}",
+            hint="an IANA zone: Europe/London, America/New_York, Asia/Ho_Chi_Minh",
+        )
+        return None
+    return zone
+
+
 def read_calendars(r: PolicyReader, node: yaml.Node) -> dict[str, Calendar | None]:
     """The ``calendars`` section by name; None for a calendar with problems."""
     calendars: dict[str, Calendar | None] = {}
@@ -102,20 +123,7 @@ def _calendar(r: PolicyReader, name: str, node: yaml.Node) -> Calendar | None:
     if "time_zone" not in keys:
         r.fail(node, field, "time_zone is missing", hint="an IANA zone: Asia/Ho_Chi_Minh")
     else:
-        zone = r.text(keys["time_zone"][1], f"{field}.time_zone")
-        try:
-            if zone is not None:
-                if len(zone) > MAX_ZONE_CHARS:  # IANA names are short; zoneinfo recurses
-                    raise ValueError("too long")
-                ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long
-            r.fail(
-                keys["time_zone"][1],
-                f"{field}.time_zone",
-                f"unknown time zone {zone!r}",
-                hint="an IANA zone: Europe/London, America/New_York, Asia/Ho_Chi_Minh",
-            )
-            zone = None
+        zone = read_time_zone(r, keys["time_zone"][1], f"{field}.time_zone")
     weekly: dict[int, list[tuple[int, int]]] = {}
     if "hours" not in keys:
         r.fail(node, field, "hours is missing", hint='mon-fri: ["09:00-17:00"]')

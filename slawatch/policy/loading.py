@@ -26,11 +26,13 @@ import yaml
 
 from slawatch.core.business_hours import BusinessCalendar
 from slawatch.core.calendar import Calendar
+from slawatch.core.kpi import QueueSettings
 from slawatch.core.policy import PolicyError, SlaLevel, SlaPolicy
 from slawatch.core.rules import RuleError, RuleSet
 from slawatch.policy.calendars import read_calendars
 from slawatch.policy.levels import MAX_NAME_CHARS, read_levels
 from slawatch.policy.problems import PolicyFileError, PolicyReader, Problem
+from slawatch.policy.queues import read_queue_defaults, read_queues
 from slawatch.policy.rules import read_rules
 from slawatch.yamlfile import YamlSyntaxError, read_text
 
@@ -43,6 +45,8 @@ TOP_LEVEL = (
     "calendars",
     "levels",
     "rules",
+    "queue_defaults",
+    "queues",
 )
 
 
@@ -123,6 +127,13 @@ def _parse(text: str, r: PolicyReader) -> SlaPolicy | None:
                 hint=f"levels: {', '.join(levels) or '(none defined)'}",
             )
     rules = read_rules(r, top["rules"][1], set(levels)) if "rules" in top else []
+    queue_defaults = QueueSettings(short_abandon_ms=short_abandon)
+    if "queue_defaults" in top:
+        read = read_queue_defaults(r, top["queue_defaults"][1], short_abandon)
+        queue_defaults = read or queue_defaults  # with problems: go on, to find the queues'
+    queues: dict[str, QueueSettings | None] = {}
+    if "queues" in top:
+        queues = read_queues(r, top["queues"][1], queue_defaults)
     if r.problems or default is None:
         return None
     try:
@@ -131,6 +142,8 @@ def _parse(text: str, r: PolicyReader) -> SlaPolicy | None:
             levels={name: level for name, level in levels.items() if level is not None},
             rules=RuleSet(rules, default),
             short_abandon_ms=short_abandon,
+            queue_defaults=queue_defaults,
+            queues={name: queue for name, queue in queues.items() if queue is not None},
         )
     except (PolicyError, RuleError) as exc:  # checked above; kept as a last line of defence
         r.problems.append(Problem(1, "(policy)", str(exc)))
@@ -162,4 +175,5 @@ def summary(policy: SlaPolicy) -> str:
     return (
         f"policy {policy.version}: {len(policy.levels)} levels, {len(policy.rules.rules)} rules, "
         f"{len(calendars)} business calendars in use, default level {policy.default_level}"
+        + (f", {len(policy.queues)} queues with their own settings" if policy.queues else "")
     )

@@ -1,8 +1,9 @@
 """The policy file's JSON Schema, for editors (``schemas/json/policy.v1.json``).
 
 It is built from the loader's own tables: the keys of the document, of a calendar, of a
-level and of a rule, the weekdays, the exception kinds, the metrics, the statuses, the
-condition groups and the core's operators and fields. :func:`_properties` refuses a key
+level, of a rule and of a queue's settings, the weekdays, the exception kinds, the
+metrics, the statuses, the condition groups and the core's operators and fields, the
+queue limits. :func:`_properties` refuses a key
 the loader knows and the schema does not describe, or the reverse, so ``slawatch schemas
 check`` (and the unit tests) fail as soon as the two part.
 
@@ -19,15 +20,19 @@ from typing import Any
 
 from slawatch.core.rules import CUSTOM_PREFIX, FIELDS, OPERATORS
 from slawatch.policy.calendars import ALWAYS_OPEN, CALENDAR_KEYS, DAILY, DAYS, EXCEPTION_KINDS
-from slawatch.policy.levels import LEVEL_KEYS, METRICS, PAUSE_STATUSES
+from slawatch.policy.levels import LEVEL_KEYS, MAX_NAME_CHARS, METRICS, PAUSE_STATUSES
 from slawatch.policy.loading import TOP_LEVEL
+from slawatch.policy.queues import GOAL_PERCENT, MAX_QUEUES, QUEUE_KEYS
 from slawatch.policy.regex import MAX_PATTERN_CHARS
 from slawatch.policy.rules import DATE_OPERATORS, LIST_GROUPS, NOT, RULE_KEYS
 from slawatch.schemas.export import schema_document
 
 POLICY_SCHEMA_VERSION = 1
 POLICY_SCHEMA_FILE = f"policy.v{POLICY_SCHEMA_VERSION}.json"
-DESCRIPTION = "An SLA policy: business-hours calendars, levels of targets, ordered rules."
+DESCRIPTION = (
+    "An SLA policy: business-hours calendars, levels of targets, ordered rules, "
+    "call queues' service-level targets."
+)
 
 _DURATION = {"type": "string", "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*(ms|s|m|h|d)\s*$"}
 _SCALAR = {"type": ["string", "number", "boolean"]}
@@ -117,6 +122,32 @@ def _level() -> dict[str, Any]:
                 },
                 "calendar": {"type": "string"},
                 "pause_statuses": {"type": "array", "items": {"enum": list(PAUSE_STATUSES)}},
+            },
+        ),
+    }
+
+
+def _queue(what: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": _properties(
+            what,
+            QUEUE_KEYS,
+            {
+                "target": {**_DURATION, "description": "Answered within this long is within."},
+                "goal": {
+                    "description": "The share of calls to answer within the target: 80% or 0.8.",
+                    "oneOf": [
+                        {"type": "string", "pattern": GOAL_PERCENT},
+                        {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                    ],
+                },
+                "short_abandon": {
+                    **_DURATION,
+                    "description": "A shorter abandoned call is a short abandon.",
+                },
+                "timezone": {"type": "string", "description": "IANA zone name of its day."},
             },
         ),
     }
@@ -225,6 +256,19 @@ def policy_json_schema() -> dict[str, Any]:
                 },
                 "levels": {"type": "object", "minProperties": 1, "additionalProperties": _level()},
                 "rules": {"type": "array", "items": _rule()},
+                "queue_defaults": {
+                    **_queue("queue_defaults"),
+                    "description": "What a call queue without its own settings is measured "
+                    "against.",
+                },
+                "queues": {
+                    "type": "object",
+                    "maxProperties": MAX_QUEUES,
+                    "propertyNames": {"maxLength": MAX_NAME_CHARS},
+                    "additionalProperties": _queue("a queue"),
+                    "description": "Call queues with their own settings; a key left out is "
+                    "queue_defaults' one.",
+                },
             },
         ),
         "$defs": {"condition": _condition(), "test": _test()},

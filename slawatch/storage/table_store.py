@@ -51,6 +51,13 @@ class TableStore:
     def put(self, key: str, state: ConversationState, deadline_ms: int | None) -> None:
         self.table[key.encode()] = encode_state(state, deadline_ms)
 
+    def states(self) -> Iterator[ConversationState]:
+        """One pass over the local store: every state of this partition, decoded."""
+        partition, partitions = self.partition, self.partitions
+        for raw_key, data in self.table.data.items():
+            if partition_for(raw_key.decode(), partitions) == partition:
+                yield decode_state(data)
+
     def deadlines(self) -> Iterator[tuple[str, int]]:
         """One pass over the local store: the deadlines of this partition's states."""
         partition, partitions = self.partition, self.partitions

@@ -25,7 +25,7 @@ from slawatch.errors import SlawatchError
 from slawatch.schemas.validation import EventValidator
 from slawatch.streams.app import create_app
 from slawatch.streams.compat import faust_fetch_max_wait, leave_group_at_generation_zero
-from slawatch.streams.metrics import Metrics
+from slawatch.streams.metrics import LiveCollector, Metrics
 from slawatch.streams.policy_topic import PolicyFollower, initial_policy
 from slawatch.streams.registry import WorkerRegistry
 from slawatch.streams.topics import ensure_topics
@@ -60,7 +60,7 @@ class WorkerRuntime:
         self.clock = clock or SystemClock()
         self.started_at_ms = self.clock.now_ms()
         self.registry = CollectorRegistry()
-        self.metrics = Metrics(self.registry)
+        self.metrics = Metrics(self.registry, settings)
         self.validator = EventValidator(
             max_event_bytes=settings.max_event_bytes,
             max_future_skew_ms=int(settings.max_future_skew_s * 1000),
@@ -76,6 +76,9 @@ class WorkerRuntime:
         )
         policy = initial_policy(settings)
         self.timers = SlaTimers(self.app, settings, policy, self.metrics, self.clock)
+        self.registry.register(
+            LiveCollector(self.timers, self.metrics.sla_labels, self.metrics.queue_label)
+        )
         self.policy_follower = PolicyFollower(settings, policy, self._switch_policy, self.metrics)
         self.worker_registry = WorkerRegistry(settings, self.status, self.clock)
         self.notifier = build_notifier(settings, self.registry, self.clock, routing)
@@ -96,6 +99,7 @@ class WorkerRuntime:
     def _switch_policy(self, policy: SlaPolicy) -> None:
         # The timers read their policy once per batch: the next batch runs on this one.
         self.timers.policy = policy
+        self.timers.reconfigure_kpis(policy)
 
     def status(self) -> dict[str, Any]:
         """This worker's status document (also written to Redis for ``slawatch status``)."""
@@ -165,6 +169,7 @@ class WorkerRuntime:
         @app.page("/metrics")
         async def metrics(web: Any, request: Any) -> Any:
             self.metrics.ready.set(1 if self.ready() else 0)
+            self.timers.measure_lag()
             # aiohttp refuses parameters in content_type=, so the full Prometheus type
             # (with version and charset) goes in as a header.
             return web.bytes(

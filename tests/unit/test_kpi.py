@@ -262,6 +262,11 @@ def test_settings_that_cannot_work_are_refused() -> None:
         QueueSettings(target_ms=0)
     with pytest.raises(KpiError):
         QueueSettings(short_abandon_ms=-1)
+    for goal in (0, -0.5, 1.01, 80, float("nan")):
+        with pytest.raises(KpiError, match="goal"):
+            QueueSettings(goal=goal)
+    assert QueueSettings(goal=1).goal == 1
+    assert QueueSettings().goal == 0.8
     with pytest.raises(KpiError):
         KpiAccumulator(windows_ms={DAY: HOUR})
     with pytest.raises(KpiError):

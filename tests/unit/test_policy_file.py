@@ -8,7 +8,7 @@ has one) a hint; several errors are all reported, sorted by line; the CLI prints
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,6 +21,8 @@ from slawatch.cli.main import main
 from slawatch.core.business_hours import BusinessCalendar
 from slawatch.core.calendar import AlwaysOpen
 from slawatch.core.keys import ConversationKind
+from slawatch.core.kpi import QueueSettings
+from slawatch.core.policy import builtin_policy
 from slawatch.core.sla import Metric
 from slawatch.core.state import Context
 from slawatch.policy import (
@@ -106,8 +108,14 @@ def test_the_example_loads() -> None:
     assert normal.pause_statuses == frozenset({"pending", "on_hold"})
     assert policy.levels["low-touch"].pause_statuses == frozenset({"pending"})
     assert policy.levels["overnight"].target_ms(Metric.CHAT_REPLY) is None
+    assert policy.queue_defaults == QueueSettings(20_000, 5_000, HANOI, 0.8)
+    assert policy.queues == {
+        "sales": QueueSettings(15_000, 5_000, HANOI, 0.9),
+        "uk-overnight": QueueSettings(60_000, 10_000, LONDON, 0.8),
+    }
     assert summary(policy) == (
-        "policy 2026-11-22.1: 4 levels, 5 rules, 2 business calendars in use, default level normal"
+        "policy 2026-11-22.1: 4 levels, 5 rules, 2 business calendars in use, default level "
+        "normal, 2 queues with their own settings"
     )
 
 
@@ -685,7 +693,8 @@ def test_several_errors_are_all_reported_sorted_by_line() -> None:
     lines = caught.value.lines()
     assert len(lines) == 13
     assert lines[1] == "p.yaml:2: colour: unknown key (hint: known keys: " + (
-        "version, description, default_level, short_abandon, calendars, levels, rules)"
+        "version, description, default_level, short_abandon, calendars, levels, rules, "
+        "queue_defaults, queues)"
     )
 
 
@@ -703,7 +712,7 @@ def test_check_config_on_a_valid_file(capsys: pytest.CaptureFixture[str]) -> Non
     assert (code, err) == (0, "")
     assert out == (
         f"{EXAMPLE}: valid; policy 2026-11-22.1: 4 levels, 5 rules, "
-        "2 business calendars in use, default level normal\n"
+        "2 business calendars in use, default level normal, 2 queues with their own settings\n"
     )
 
 
@@ -818,3 +827,184 @@ def test_a_yaml_typed_operand_matches_the_text_or_is_refused(when: str, context:
     except PolicyFileError:
         return  # refused: acceptable
     assert policy.level_for(context, NOW) == "vip"
+
+
+# --- call queues: what the call-centre KPIs are measured against --------------------------
+
+NEW_YORK = ZoneInfo("America/New_York")
+QUEUES = doc(
+    *LEVELS,  # lines 1-3
+    "short_abandon: 3s",
+    "queue_defaults: {target: 20s, goal: 80%, timezone: Europe/London}",  # 5
+    "queues:",
+    "  sales:   {target: 15s, goal: 0.75}",  # 7
+    "  support: {target: 60s, goal: 90%, timezone: America/New_York, short_abandon: 10s}",
+    "  misc: {}",  # 9
+)
+
+
+def test_queues_inherit_what_they_leave_out_from_queue_defaults() -> None:
+    policy = parse_policy(QUEUES, "p.yaml")
+    # queue_defaults' short_abandon is the policy's.
+    assert policy.queue_defaults == QueueSettings(20_000, 3_000, LONDON, 0.8)
+    assert policy.queues == {
+        "sales": QueueSettings(15_000, 3_000, LONDON, 0.75),
+        "support": QueueSettings(60_000, 10_000, NEW_YORK, 0.9),
+        "misc": QueueSettings(20_000, 3_000, LONDON, 0.8),
+    }
+    assert policy.queue_settings("support") is policy.queues["support"]
+    assert policy.queue_settings("billing") is policy.queue_defaults
+    assert policy.queue_settings(None) is policy.queue_defaults
+    assert summary(policy).endswith("default level normal, 3 queues with their own settings")
+
+
+def test_queue_defaults_leave_out_what_is_built_in() -> None:
+    policy = parse_policy(doc(*LEVELS, "queue_defaults: {goal: 95%}"), "p.yaml")
+    assert policy.queue_defaults == QueueSettings(20_000, 5_000, UTC, 0.95)
+    text = doc(*LEVELS, "short_abandon: 2s", "queues: {vip: {target: 5s}}")
+    policy = parse_policy(text, "p.yaml")
+    assert policy.queue_defaults == QueueSettings(20_000, 2_000, UTC, 0.8)
+    assert policy.queues == {"vip": QueueSettings(5_000, 2_000, UTC, 0.8)}
+
+
+def test_a_policy_without_queues_measures_every_queue_against_80_20() -> None:
+    policy = parse_policy(doc(*LEVELS, "short_abandon: 7s"), "p.yaml")
+    assert policy.queues == {}
+    assert policy.queue_settings("sales") == QueueSettings(20_000, 7_000, UTC, 0.8)
+    assert summary(policy).endswith("default level normal")
+
+
+def test_the_builtin_policy_measures_every_queue_against_80_20_in_utc() -> None:
+    policy = builtin_policy()
+    assert policy.queues == {}
+    assert policy.queue_defaults == QueueSettings(
+        target_ms=20_000, short_abandon_ms=policy.short_abandon_ms, tz=UTC, goal=0.8
+    )
+    assert policy.queue_settings("general") is policy.queue_defaults
+
+
+@pytest.mark.parametrize(
+    ("goal", "share"),
+    [("80%", 0.8), ("80 %", 0.8), ('"12.5%"', 0.125), ("100%", 1.0), ("0.8", 0.8),
+     (".8", 0.8), ("1", 1.0), ('"0.25"', 0.25)],
+)  # fmt: skip
+def test_a_goal_is_a_percent_or_a_share(goal: str, share: float) -> None:
+    policy = parse_policy(doc(*LEVELS, f"queues: {{q: {{goal: {goal}}}}}"), "p.yaml")
+    assert policy.queues["q"].goal == pytest.approx(share)
+
+
+def test_scaled_scales_the_queue_targets_and_keeps_goal_and_zone() -> None:
+    policy = parse_policy(QUEUES, "p.yaml").scaled(10)
+    assert policy.queue_defaults == QueueSettings(2_000, 300, LONDON, 0.8)
+    assert policy.queues["support"] == QueueSettings(6_000, 1_000, NEW_YORK, 0.9)
+    assert policy.queues["sales"] == QueueSettings(1_500, 300, LONDON, 0.75)
+    builtin = builtin_policy().scaled(300)
+    assert builtin.queue_defaults == QueueSettings(67, 17, UTC, 0.8)
+    assert builtin.queue_defaults.short_abandon_ms == builtin.short_abandon_ms
+
+
+def queue_line(entry: str) -> str:
+    return doc(*LEVELS, "queues:", f"  sales: {entry}")  # the queue on line 5
+
+
+QUEUE_ERRORS = {
+    "unknown queue key": (queue_line("{target: 20s, colour: red}"), (5, "queues.sales.colour",
+                          "unknown key", HINT)),
+    "unknown queue_defaults key": (
+        doc(*LEVELS, "queue_defaults:", "  target: 20s", "  colour: red"),
+        (6, "queue_defaults.colour", "unknown key", HINT),
+    ),
+    "queue_defaults not a mapping": (
+        doc(*LEVELS, "queue_defaults: 20s"),
+        (4, "queue_defaults", "expected a mapping", NO_HINT),
+    ),
+    "queues not a mapping": (
+        doc(*LEVELS, "queues: [sales]"),
+        (4, "queues", "expected a mapping", NO_HINT),
+    ),
+    "queue not a mapping": (queue_line("20s"), (5, "queues.sales", "expected a mapping", NO_HINT)),
+    "duplicate queue": (
+        doc(*LEVELS, "queues:", "  sales: {}", "  sales: {goal: 90%}"),
+        (6, "queues.sales", "appears twice", NO_HINT),
+    ),
+    "queue name too long": (
+        doc(*LEVELS, "queues:", f"  {'q' * 129}: {{}}"),
+        (5, f"queues.{'q' * 129}", "a name of 129 characters", HINT),
+    ),
+    "bad target": (queue_line("{target: 20}"), (5, "queues.sales.target", "'20'", HINT)),
+    "zero target": (
+        doc(*LEVELS, "queue_defaults: {target: 0s}"),
+        (4, "queue_defaults.target", "longer than zero", HINT),
+    ),
+    "bad short_abandon": (
+        queue_line("{short_abandon: soon}"),
+        (5, "queues.sales.short_abandon", "'soon'", HINT),
+    ),
+    "unknown timezone": (
+        queue_line("{timezone: Mars/Olympus_Mons}"),
+        (5, "queues.sales.timezone", "unknown time zone 'Mars/Olympus_Mons'", HINT),
+    ),
+    "timezone not a value": (
+        queue_line("{timezone: [UTC]}"),
+        (5, "queues.sales.timezone", "expected a single value", NO_HINT),
+    ),
+    "goal a list": (queue_line("{goal: [80%]}"), (5, "queues.sales.goal", "expected a single",
+                    NO_HINT)),
+    "goal more than 1": (queue_line("{goal: 80}"), (5, "queues.sales.goal", "more than 1", HINT)),
+}  # fmt: skip
+for _text in ("0%", "0", "0.0", "150%", "100.5%"):
+    QUEUE_ERRORS[f"goal {_text} out of range"] = (
+        queue_line(f"{{goal: {_text}}}"),
+        (5, "queues.sales.goal", "out of range", HINT),
+    )
+for _text in ("junk", "-10%", "80 percent", "true", "nan", "1e-1", "0x1"):
+    QUEUE_ERRORS[f"goal {_text}"] = (
+        doc(*LEVELS, "queue_defaults:", f"  goal: {_text}"),
+        (5, "queue_defaults.goal", "neither a percent nor a share", HINT),
+    )
+
+
+@pytest.mark.parametrize(("text", "expected"), QUEUE_ERRORS.values(), ids=QUEUE_ERRORS.keys())
+def test_each_queue_error(text: str, expected: tuple[int, str, str, bool]) -> None:
+    test_each_error(text, expected)
+
+
+def test_every_queue_problem_is_reported_at_once() -> None:
+    text = doc(
+        *LEVELS,
+        "queue_defaults: {target: 0s, goal: 0%, timezone: Mars/X}",  # 4: three problems
+        "queues:",
+        "  sales: {target: 20, goal: 80}",  # 6: two
+        "  support: {goal: junk}",  # 7
+        "  billing: {goal: 90%}",  # 8: fine
+        "  vip: {timezone: Nowhere, colour: red}",  # 9: two
+    )
+    assert [(p.line, p.field) for p in problems(text)] == [
+        (4, "queue_defaults.target"),
+        (4, "queue_defaults.goal"),
+        (4, "queue_defaults.timezone"),
+        (6, "queues.sales.target"),
+        (6, "queues.sales.goal"),
+        (7, "queues.support.goal"),
+        (9, "queues.vip.colour"),
+        (9, "queues.vip.timezone"),
+    ]
+
+
+def test_at_most_10_000_queues() -> None:
+    names = [f"  q{n:05d}: {{}}" for n in range(10_001)]
+    found = problems(doc(*LEVELS, "queues:", *names))  # queue n on line 5 + n
+    assert [(p.line, p.field) for p in found] == [(5 + 10_000, "queues.q10000")]
+    assert "more than 10,000 queues" in found[0].message and found[0].hint
+    policy = parse_policy(doc(*LEVELS, "queues:", *names[:10_000]), "p.yaml")
+    assert len(policy.queues) == 10_000
+
+
+def test_the_schema_describes_the_queues() -> None:
+    assert schema_errors(QUEUES) == []
+    assert schema_errors(queue_line("{colour: red}"))
+    assert schema_errors(queue_line("{goal: 1.5}"))
+    assert schema_errors(queue_line("{goal: 0}"))
+    assert schema_errors(queue_line("{goal: ninety}"))
+    assert schema_errors(queue_line("{target: 20}"))
+    assert schema_errors(doc(*LEVELS, "queue_defaults: {timezone: 5}"))
