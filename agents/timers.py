@@ -21,14 +21,18 @@ applied again to the states they were applied to.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, cast
 
 import faust
-from aiokafka import AIOKafkaConsumer, TopicPartition
+import orjson
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 
 from slawatch.config.settings import Settings
 from slawatch.core.census import CycleCensus
@@ -38,6 +42,7 @@ from slawatch.core.events import CallEvent, InputEvent
 from slawatch.core.kpi import KpiAccumulator, KpiSnapshot, QueueSettings
 from slawatch.core.policy import SlaPolicy
 from slawatch.core.scheduler import PartitionScheduler, Tick
+from slawatch.core.sla import SlaEventKind
 from slawatch.core.watermark import InputWatermarks
 from slawatch.schemas.normalised import decode_batch
 from slawatch.schemas.sla_events import encode, to_record
@@ -45,6 +50,16 @@ from slawatch.storage.table_store import TableStore
 from slawatch.streams.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+#: Breaches each partition keeps for the wallboard's "latest breaches".
+BREACH_MEMORY = 20
+#: How far back (event time) the calls of a newly assigned partition are read again for its
+#: KPIs: the longest window is a calendar day, and late exits of yesterday still count.
+KPI_LOOKBACK_MS = 2 * 86_400_000 + 3_600_000
+
+
+#: The SLA events the wallboard's "latest breaches" follows.
+_WALLBOARD_KINDS = (SlaEventKind.BREACHED, SlaEventKind.RETRACTED)
 
 
 class CorruptBatch(Exception):
@@ -55,7 +70,7 @@ class PartitionTimers:
     """The in-memory side of one normalised partition: scheduler, watermarks, emitted ids,
     the census of its open cycles and its calls' KPIs."""
 
-    __slots__ = ("census", "emitted", "kpis", "scheduler", "watermarks")
+    __slots__ = ("breaches", "census", "emitted", "kpi_rebuild", "kpis", "scheduler", "watermarks")
 
     def __init__(
         self,
@@ -70,6 +85,23 @@ class PartitionTimers:
         self.kpis = kpis
         #: event id -> wall-clock ms it was emitted (or seen on the output topic).
         self.emitted: OrderedDict[str, int] = OrderedDict()
+        #: The latest breaches (published records), for the wallboard.
+        self.breaches: deque[dict[str, Any]] = deque(maxlen=BREACH_MEMORY)
+        #: The task reading the partition's calls back into :attr:`kpis` after an assignment.
+        self.kpi_rebuild: asyncio.Task[None] | None = None
+
+    def note(self, record: dict[str, Any]) -> None:
+        """Keep a published breach for the wallboard; drop one a retraction proved wrong."""
+        if record["kind"] == "breached":
+            self.breaches.append(record)
+        elif record["kind"] == "retracted":
+            cycle = (record["conversation_key"], record["metric"], record["cycle"])
+            kept = [
+                b for b in self.breaches
+                if (b["conversation_key"], b["metric"], b["cycle"]) != cycle
+            ]  # fmt: skip
+            self.breaches.clear()
+            self.breaches.extend(kept)
 
     def account(self, events: Sequence[InputEvent], tick: Tick) -> None:
         """Bring the census and the KPIs up to date with a tick over ``events``."""
@@ -139,7 +171,9 @@ class SlaTimers:
     def _forget(self, partitions: set[TopicPartition]) -> None:
         for tp in partitions:
             if tp.topic == self.settings.topic_normalised:
-                self.partitions.pop(tp.partition, None)
+                timers = self.partitions.pop(tp.partition, None)
+                if timers is not None and timers.kpi_rebuild is not None:
+                    timers.kpi_rebuild.cancel()
         self._update_gauges()
 
     async def _timers_for(self, partition: int) -> PartitionTimers:
@@ -155,6 +189,7 @@ class SlaTimers:
             for state in store.states():
                 census.add(state)
             kpis.on_count = self._count_call
+            timers.kpi_rebuild = asyncio.ensure_future(self._rebuild_kpis(timers, partition))
             await self._reload_emitted(timers, partition)
             self.partitions[partition] = timers
             log.info(
@@ -164,15 +199,23 @@ class SlaTimers:
             self._update_gauges()
         return timers
 
-    async def _reload_emitted(self, timers: PartitionTimers, partition: int) -> None:
-        """Read back what this partition's previous owner emitted within the window."""
-        window_ms = int(self.settings.emitted_window_s * 1000)
-        tp = TopicPartition(self.settings.topic_sla_events, partition)
+    async def _read_back(
+        self, topic: str, partition: int, since_ms: int, purpose: str
+    ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+        """The records of ``topic``/``partition`` from ``since_ms`` (record timestamps) to
+        its end as it is now, read by a consumer of its own (no group).
+
+        The end is the partition's fetch high watermark, raised as fetches come in: the
+        embedded broker answers ``end_offsets`` with the base offset of the last record
+        batch plus one (docs/OPERATIONS.md, Known workarounds), which would stop the read
+        inside the last batch.
+        """
+        tp = TopicPartition(topic, partition)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.bootstrap_servers,
             group_id=None,
             enable_auto_commit=False,
-            client_id=f"{self.settings.app_id}-emitted-{partition}",
+            client_id=f"{self.settings.app_id}-{purpose}-{partition}",
             fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
         )
         await consumer.start()
@@ -180,21 +223,70 @@ class SlaTimers:
             # Offsets first, without an assignment: an assigned partition starts a fetch that
             # stopping the consumer then waits out (a whole fetch wait on the embedded broker).
             end = (await consumer.end_offsets([tp]))[tp]
-            since = self.clock.now_ms() - window_ms
-            found = await consumer.offsets_for_times({tp: since})
+            found = await consumer.offsets_for_times({tp: since_ms})
             start = found[tp].offset if found.get(tp) else end
             if start >= end:
-                return  # nothing emitted within the window
+                return  # nothing since then
             consumer.assign([tp])
             consumer.seek(tp, start)
             position = start
             while position < end:
-                for record in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
-                    event_id = record.key.decode() if record.key else ""
-                    timers.remember(event_id, record.timestamp, window_ms)
+                batch = (await consumer.getmany(tp, timeout_ms=500)).get(tp, [])
+                end = max(end, consumer.highwater(tp) or 0)
+                for record in batch:
+                    if record.offset < end:
+                        yield record
                 position = await consumer.position(tp)
         finally:
             await consumer.stop()
+
+    async def _reload_emitted(self, timers: PartitionTimers, partition: int) -> None:
+        """Read back what this partition's previous owner emitted within the window."""
+        window_ms = int(self.settings.emitted_window_s * 1000)
+        since = self.clock.now_ms() - window_ms
+        topic = self.settings.topic_sla_events
+        async for record in self._read_back(topic, partition, since, "emitted"):
+            event_id = record.key.decode() if record.key else ""
+            timers.remember(event_id, record.timestamp, window_ms)
+            if event_id.endswith(("|breached", "|retracted")) and record.value:
+                with contextlib.suppress(ValueError):
+                    timers.note(orjson.loads(record.value))
+
+    async def _rebuild_kpis(self, timers: PartitionTimers, partition: int) -> None:
+        """Read the partition's calls of the last two days back from the normalised topic
+        into its KPIs, so a partition that moved keeps its day's figures.
+
+        Runs beside the agent: facts fed twice (read back here and applied live) count
+        once (the accumulator keeps one entry and one exit per call), and what is read back
+        was counted by the worker that applied it, so it adds nothing to the counters.
+        """
+        started = time.perf_counter()
+        since = self.clock.now_ms() - KPI_LOOKBACK_MS
+        topic = self.settings.topic_normalised
+        kpis = timers.kpis
+        calls = 0
+        try:
+            async for record in self._read_back(topic, partition, since, "kpis"):
+                if not record.value:
+                    continue
+                try:
+                    events = decode_batch(record.value).events
+                except (ValueError, KeyError, TypeError):
+                    continue  # the agent logs unreadable messages
+                listener, kpis.on_count = kpis.on_count, None
+                try:
+                    calls += kpis.feed(e for e in events if isinstance(e, CallEvent))
+                finally:
+                    kpis.on_count = listener
+        except (KafkaError, OSError) as exc:
+            log.warning(
+                "partition %d: KPIs not read back (%s); they count from now", partition, exc
+            )
+            return
+        log.info(
+            "partition %d: %d call facts read back into the KPIs in %.2fs",
+            partition, calls, time.perf_counter() - started,
+        )  # fmt: skip
 
     # --- the agent -------------------------------------------------------------------------
 
@@ -261,7 +353,10 @@ class SlaTimers:
             # Straight to the app's producer (Topic.send builds a future and a message
             # object per record). Faust flushes this producer before it commits the input
             # offsets, so delivery stays at least once.
-            await producer.send(topic, event_id.encode(), encode(record), partition, None, None)
+            body = encode(record)
+            await producer.send(topic, event_id.encode(), body, partition, None, None)
+            if effect.kind in _WALLBOARD_KINDS:
+                timers.note(orjson.loads(body))
             timers.remember(event_id, now_ms, window_ms)
             self.metrics.count_sla_event(effect)
         self._update_gauges()
@@ -292,6 +387,10 @@ class SlaTimers:
 
     def queue_settings(self, queue: str | None) -> QueueSettings:
         return self.policy.queue_settings(queue)
+
+    def held(self) -> dict[int, PartitionTimers]:
+        """The partitions this worker holds now (the wallboard's publisher reads them)."""
+        return dict(self.partitions)
 
     def measure_lag(self) -> None:
         """Set the timers' consumer lag (normalised messages not yet read) per topic."""

@@ -84,6 +84,21 @@ class Settings:
     web_port: int = _doc(
         "Port of the worker's HTTP server (`/healthz`, `/readyz`, `/metrics`).", 6066
     )
+    web_auth_token: Secret = _doc(
+        "Credential for every web page and API but `/healthz`, `/readyz` and `/metrics` "
+        "(bearer token, basic-auth password, or `?token=` once). Required when `web_host` "
+        "is beyond loopback (README, Wallboard).",
+        Secret(""),
+        secret=True,
+    )
+    web_auth_token_file: str = _doc(
+        "File whose first line is the web credential (instead of `web_auth_token`).", ""
+    )
+    wallboard_publish_ms: int = _doc(
+        "How often a worker writes its partitions' share of the wallboard's live view to "
+        "Redis (when it changed).",
+        500,
+    )
     max_event_bytes: int = _doc(
         "Largest input message accepted (at most 524288: a normalised message is at most 512 KiB).",
         65536,
@@ -314,6 +329,7 @@ def _check(settings: Settings) -> list[tuple[str, str]]:
         "fetch_max_wait_ms",
         "metric_label_cap",
         "metric_series_cap",
+        "wallboard_publish_ms",
     ):
         if getattr(settings, name) < 1:
             problems.append((name, "must be at least 1"))

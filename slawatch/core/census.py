@@ -36,6 +36,8 @@ LABEL_ATTRIBUTES = (
 NONE = "none"
 #: The value of a label folded away (outside the allowed set or beyond a cap).
 OTHER = "other"
+#: Contexts whose labels a folder remembers by identity.
+RECENT_CONTEXTS = 4096
 #: A label value longer than this is folded (no one reads a 200-character label).
 MAX_VALUE_CHARS = 64
 
@@ -54,6 +56,7 @@ class LabelFolder:
         "_cache",
         "_cap",
         "_max_combinations",
+        "_recent",
         "_values",
         "names",
     )
@@ -88,6 +91,7 @@ class LabelFolder:
         self._all_other = tuple(OTHER for _ in self.names)
         #: Raw attribute tuple -> labels (bounded; cleared when full, recomputed the same).
         self._cache: dict[tuple[object, ...], tuple[str, ...]] = {}
+        self._recent: dict[int, tuple[object, tuple[str, ...]]] = {}
 
     @property
     def bound(self) -> int:
@@ -129,8 +133,19 @@ class LabelFolder:
         return folded
 
     def labels(self, context: object) -> tuple[str, ...]:
-        """The labels of a conversation context (any object with the attributes)."""
-        return self.labels_of(tuple(getattr(context, n) for n in self.names))
+        """The labels of a conversation context (any object with the attributes).
+
+        Contexts are immutable and shared by a conversation's successive states, so the
+        last few thousand are remembered by identity (each entry holds its context, so an
+        id is never taken for another object's)."""
+        entry = self._recent.get(id(context))
+        if entry is not None and entry[0] is context:
+            return entry[1]
+        labels = self.labels_of(tuple(getattr(context, n) for n in self.names))
+        if len(self._recent) >= RECENT_CONTEXTS:
+            self._recent.clear()
+        self._recent[id(context)] = (context, labels)
+        return labels
 
 
 @dataclass(frozen=True, slots=True)

@@ -134,6 +134,24 @@ class _Worker:
                 values[sample.name] = values.get(sample.name, 0.0) + sample.value
         return values
 
+    def scrape(self, times: int = 21) -> dict[str, float]:
+        """Time ``times`` scrapes of /metrics, one after another: median and max in ms, and
+        the number of series (sample lines) in the last one."""
+        durations, lines = [], 0
+        for _ in range(times):
+            started = time.perf_counter()
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=30) as r:
+                body = r.read()
+            durations.append((time.perf_counter() - started) * 1000)
+            lines = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
+        durations.sort()
+        return {
+            "median_ms": durations[len(durations) // 2],
+            "max_ms": durations[-1],
+            "series": lines,
+            "bytes": len(body),
+        }
+
     def rss_bytes(self) -> int:
         status = Path(f"/proc/{self.process.pid}/status").read_text()
         line = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
@@ -316,6 +334,7 @@ def _run_bench(
                 )
                 base_conversations = worker.metrics().get("slawatch_conversations", 0.0)
                 rss_before = worker.rss_bytes()
+                scrape_before = worker.scrape()
 
                 print(f"opening {open_timers:,} timers …", flush=True)
                 now = _now_ms()
@@ -331,6 +350,17 @@ def _run_bench(
                     "slawatch_timer_events_total", len(traffic) + open_timers, timeout_s=3600
                 )
                 results["c_open_timers_loaded_after_s"] = loaded_s
+                scrape_after = worker.scrape()
+                results["f_metrics_scrape"] = {
+                    "before_open_timers": scrape_before,
+                    "with_open_timers": scrape_after,
+                    "ratio_median": scrape_after["median_ms"] / scrape_before["median_ms"],
+                }
+                print(
+                    f"/metrics scrape: median {scrape_after['median_ms']:.1f} ms with the open "
+                    f"timers, {scrape_before['median_ms']:.1f} ms before",
+                    flush=True,
+                )
                 rss_after = worker.rss_bytes()
                 conversations = worker.metrics().get("slawatch_conversations", 0.0)
                 results["d_memory"] = {
@@ -389,6 +419,7 @@ def _run_bench(
 
 def _print(r: dict[str, Any]) -> None:
     b, c, d, e = r["b_pipeline"], r["c_detection_delay_ms"], r["d_memory"], r["e_recovery"]
+    f = r["f_metrics_scrape"]
     rows = [
         ("(a) raw consume + decode", f"{r['a_raw_consume_decode_events_per_s']:,.0f} events/s"),
         ("(b) slawatch pipeline, 1 worker", f"{b['events_per_s']:,.0f} events/s "
@@ -402,6 +433,10 @@ def _print(r: dict[str, Any]) -> None:
          f"{d['rss_after_bytes'] / 2**20:,.0f} MiB)"),
         ("(e) recovery after kill -9", f"ready {e['ready_after_s']:.1f} s, all "
          f"{e['conversations']:,.0f} timers queued {e['all_timers_queued_after_s']:.1f} s"),
+        ("(f) /metrics scrape", f"median {f['with_open_timers']['median_ms']:.1f} ms with the "
+         f"open timers ({f['with_open_timers']['series']:,} series), "
+         f"{f['before_open_timers']['median_ms']:.1f} ms before "
+         f"({f['before_open_timers']['series']:,}); x{f['ratio_median']:.2f}"),
     ]  # fmt: skip
     machine = r["machine"]
     print(f"\nmachine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB, "

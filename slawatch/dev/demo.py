@@ -293,7 +293,8 @@ async def _run_until_stopped(
             if time.monotonic() > deadline:
                 raise SlawatchError(f"the worker was not ready within 90 s; see {log}")
             await asyncio.sleep(0.2)
-        print(f"worker ready: http://127.0.0.1:{settings.web_port}/metrics", flush=True)
+        web = f"http://127.0.0.1:{settings.web_port}"
+        print(f"worker ready: wallboard {web}/wallboard, metrics {web}/metrics", flush=True)
         await out.start()
         start_ms = int(time.time() * 1000)
         messages = generate_traffic(

@@ -29,6 +29,9 @@ from slawatch.streams.metrics import LiveCollector, Metrics
 from slawatch.streams.policy_topic import PolicyFollower, initial_policy
 from slawatch.streams.registry import WorkerRegistry
 from slawatch.streams.topics import ensure_topics
+from slawatch.web.access import access_middleware, web_token
+from slawatch.web.live import LivePublisher
+from slawatch.web.wallboard import LiveHub, add_wallboard_routes, root_to_wallboard
 from slawatch.worker.notifier import build_notifier, routing_of
 
 log = logging.getLogger(__name__)
@@ -69,7 +72,10 @@ class WorkerRuntime:
         leave_group_at_generation_zero()
         faust_fetch_max_wait(settings.fetch_max_wait_ms)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.app = create_app(settings)
+        self.web_token = web_token(settings)
+        self.app = create_app(
+            settings, middlewares=[access_middleware(self.web_token), root_to_wallboard]
+        )
         self.assignment = _AssignmentTracker()
         self.ingest = IngestService(
             settings, self.metrics, self.validator, self.clock, listener=self.assignment
@@ -82,7 +88,11 @@ class WorkerRuntime:
         self.policy_follower = PolicyFollower(settings, policy, self._switch_policy, self.metrics)
         self.worker_registry = WorkerRegistry(settings, self.status, self.clock)
         self.notifier = build_notifier(settings, self.registry, self.clock, routing)
+        self.live_publisher = LivePublisher(settings, self.timers, self.clock)
+        self.live_hub = LiveHub(settings, self.timers.queue_settings, self.clock)
         self._register_pages()
+        # Faust's aiohttp driver holds the aiohttp application (its interface type does not).
+        add_wallboard_routes(cast(Any, self.app.web).web_app, self.live_hub)
 
     # --- readiness and status -----------------------------------------------------------
 
@@ -179,7 +189,13 @@ class WorkerRuntime:
     # --- running ------------------------------------------------------------------------
 
     def build_worker(self, loop: asyncio.AbstractEventLoop) -> faust.Worker:
-        services: list[Any] = [self.policy_follower, self.ingest, self.worker_registry]
+        services: list[Any] = [
+            self.policy_follower,
+            self.ingest,
+            self.worker_registry,
+            self.live_publisher,
+            self.live_hub,
+        ]
         if self.notifier is not None:
             services.append(self.notifier)
         worker = faust.Worker(
@@ -232,6 +248,7 @@ def run_worker(settings: Settings) -> None:
     """Check the web port, create the topics if needed, then run a worker until SIGINT or
     SIGTERM. The checks come first, so a worker that cannot run never joins a group."""
     check_web_port(settings.web_host, settings.web_port)
+    web_token(settings)  # no credential beyond loopback: refuse before joining anything
     routing = routing_of(settings) if settings.notifier_in_worker else None
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)

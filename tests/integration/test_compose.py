@@ -4,6 +4,7 @@ validates it, and every file it mounts or builds from must exist."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -17,14 +18,26 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_compose_file_is_valid() -> None:
+def compose_config(**env: str) -> subprocess.CompletedProcess[str]:
     tool = shutil.which("docker-compose")
     assert tool, "docker-compose missing: `make test` installs it (Debian package docker-compose)"
-    result = subprocess.run(
+    environment = {k: v for k, v in os.environ.items() if k != "SLAWATCH_WEB_AUTH_TOKEN"}
+    return subprocess.run(
         [tool, "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
-        capture_output=True, text=True, cwd=ROOT, timeout=60,
+        capture_output=True, text=True, cwd=ROOT, timeout=60, env={**environment, **env},
     )  # fmt: skip
+
+
+def test_compose_file_is_valid() -> None:
+    result = compose_config(SLAWATCH_WEB_AUTH_TOKEN="wall-token")
     assert result.returncode == 0, result.stderr
+
+
+def test_the_stack_will_not_start_without_the_wallboard_credential() -> None:
+    """Its workers bind beyond loopback: without a token they would refuse to start."""
+    result = compose_config()
+    assert result.returncode != 0
+    assert "SLAWATCH_WEB_AUTH_TOKEN" in result.stderr
 
 
 def test_every_mounted_and_built_file_exists() -> None:
@@ -56,24 +69,38 @@ def test_the_stack_has_what_the_product_needs() -> None:
     assert sorted(t.split(":")[0] for t in targets) == sorted(workers)
 
 
+def dashboard_panels(panels: list[dict]) -> list[dict]:
+    """The panels of a dashboard, those nested in (collapsed) rows included."""
+    found = []
+    for panel in panels:
+        found += dashboard_panels(panel.get("panels", [])) if panel["type"] == "row" else [panel]
+    return found
+
+
 def test_dashboard_queries_only_metrics_slawatch_exports() -> None:
-    from prometheus_client import CollectorRegistry
+    """Every slawatch name a dashboard's query or variable reads is a series a worker
+    exports (its registered metrics and the gauges its live collector computes at scrape
+    time) or a recording rule of deploy/prometheus/rules/ (a name with colons).
+    test_prometheus_rules.py checks the rules themselves the same way."""
+    from tests.integration.test_prometheus_rules import exported_names, rules
 
-    from slawatch.streams.metrics import Metrics
-
-    registry = CollectorRegistry()
-    Metrics(registry)
-    exported = set()
-    for family in registry.collect():
-        exported |= {family.name, *(s.name for s in family.samples)}
-        if family.type == "counter":  # labelled counters have no samples until used
-            exported.add(family.name + "_total")
-    dashboard = json.loads((ROOT / "deploy/grafana/dashboards/slawatch-overview.json").read_text())
-    rules = (ROOT / "deploy/prometheus/rules/slawatch.yml").read_text()
-    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
-    used = set(re.findall(r"slawatch_[a-z_]+", " ".join(exprs) + rules))
-    used = {name.removesuffix("_bucket") for name in used} - {"slawatch_ingest_batch_seconds"}
-    assert used <= exported, used - exported
+    exported = exported_names()
+    recorded = {rule["record"] for rule in rules() if "record" in rule}
+    dashboards = sorted((ROOT / "deploy/grafana/dashboards").glob("*.json"))
+    assert dashboards
+    for path in dashboards:
+        dashboard = json.loads(path.read_text())
+        exprs = [t["expr"] for p in dashboard_panels(dashboard["panels"]) for t in p["targets"]]
+        exprs += [v.get("definition", "") for v in dashboard.get("templating", {}).get("list", [])]
+        used = {
+            name
+            for name in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", " ".join(exprs))
+            if "slawatch_" in name
+        }
+        rules_read = {name for name in used if ":" in name}
+        assert rules_read <= recorded, f"{path.name}: no recording rule {rules_read - recorded}"
+        unknown = used - rules_read - exported
+        assert not unknown, f"{path.name} reads what no worker exports: {unknown}"
 
 
 def test_the_workers_route_sla_alerts_to_the_stacks_alertmanager() -> None:
