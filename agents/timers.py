@@ -60,6 +60,11 @@ KPI_LOOKBACK_MS = 2 * 86_400_000 + 3_600_000
 
 #: The SLA events the wallboard's "latest breaches" follows.
 _WALLBOARD_KINDS = (SlaEventKind.BREACHED, SlaEventKind.RETRACTED)
+#: The fields of an SLA event record the wallboard reads.
+_WALLBOARD_FIELDS = frozenset(
+    {"kind", "conversation_key", "conversation_kind", "conversation_id", "metric", "cycle",
+     "due_at", "detected_at", "level", "priority"}
+)  # fmt: skip
 
 
 class CorruptBatch(Exception):
@@ -91,7 +96,10 @@ class PartitionTimers:
         self.kpi_rebuild: asyncio.Task[None] | None = None
 
     def note(self, record: dict[str, Any]) -> None:
-        """Keep a published breach for the wallboard; drop one a retraction proved wrong."""
+        """Keep a published breach for the wallboard; drop one a retraction proved wrong.
+        A record without the fields the wallboard shows is ignored."""
+        if not isinstance(record, dict) or not record.keys() >= _WALLBOARD_FIELDS:
+            return
         if record["kind"] == "breached":
             self.breaches.append(record)
         elif record["kind"] == "retracted":
@@ -176,22 +184,28 @@ class SlaTimers:
                     timers.kpi_rebuild.cancel()
         self._update_gauges()
 
-    async def _timers_for(self, partition: int) -> PartitionTimers:
+    async def _timers_for(self, partition: int, offset: int) -> PartitionTimers:
+        """The partition's timers; built on its first message after an assignment (at
+        ``offset``): the queue and census from the table, the recent SLA events from the
+        output topic, and, in the background, the KPIs from the calls before ``offset``."""
         timers = self.partitions.get(partition)
         if timers is None:
             store = TableStore(self.table, partition, self.settings.partitions)
             census = CycleCensus(self.metrics.sla_labels)
-            policy = self.policy
-            kpis = KpiAccumulator(default=policy.queue_defaults, queues=policy.queues)
+            kpis = KpiAccumulator()
             timers = PartitionTimers(PartitionScheduler(store), self.expected_inputs, census, kpis)
             started = time.perf_counter()
             queued = timers.scheduler.rebuild()  # one pass over the table, never on a tick
             for state in store.states():
                 census.add(state)
-            kpis.on_count = self._count_call
-            timers.kpi_rebuild = asyncio.ensure_future(self._rebuild_kpis(timers, partition))
             await self._reload_emitted(timers, partition)
+            # The policy in force now (it may have changed during the read-back).
+            kpis.reconfigure(self.policy.queue_defaults, self.policy.queues)
+            kpis.on_count = self._count_call
             self.partitions[partition] = timers
+            timers.kpi_rebuild = asyncio.ensure_future(
+                self._rebuild_kpis(timers, partition, before_offset=offset)
+            )
             log.info(
                 "partition %d: %d timers, %d recent SLA events, rebuilt in %.2fs",
                 partition, queued, len(timers.emitted), time.perf_counter() - started,
@@ -200,10 +214,11 @@ class SlaTimers:
         return timers
 
     async def _read_back(
-        self, topic: str, partition: int, since_ms: int, purpose: str
+        self, topic: str, partition: int, since_ms: int, purpose: str, stop: int | None = None
     ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
         """The records of ``topic``/``partition`` from ``since_ms`` (record timestamps) to
-        its end as it is now, read by a consumer of its own (no group).
+        its end as it is now, or to offset ``stop`` (excluded), read by a consumer of its
+        own (no group).
 
         The end is the partition's fetch high watermark, raised as fetches come in: the
         embedded broker answers ``end_offsets`` with the base offset of the last record
@@ -222,17 +237,24 @@ class SlaTimers:
         try:
             # Offsets first, without an assignment: an assigned partition starts a fetch that
             # stopping the consumer then waits out (a whole fetch wait on the embedded broker).
-            end = (await consumer.end_offsets([tp]))[tp]
-            found = await consumer.offsets_for_times({tp: since_ms})
-            start = found[tp].offset if found.get(tp) else end
+            found = (await consumer.offsets_for_times({tp: since_ms})).get(tp)
+            if found is None:
+                return  # no record since then
+            start = found.offset
+            # At least one fetch: the answer may stop inside the last batch.
+            end = max((await consumer.end_offsets([tp]))[tp], start + 1)
+            if stop is not None:
+                end = min(end, stop)
             if start >= end:
-                return  # nothing since then
+                return
             consumer.assign([tp])
             consumer.seek(tp, start)
             position = start
             while position < end:
                 batch = (await consumer.getmany(tp, timeout_ms=500)).get(tp, [])
-                end = max(end, consumer.highwater(tp) or 0)
+                highwater = consumer.highwater(tp)
+                if highwater is not None:
+                    end = highwater if stop is None else min(highwater, stop)
                 for record in batch:
                     if record.offset < end:
                         yield record
@@ -249,16 +271,20 @@ class SlaTimers:
             event_id = record.key.decode() if record.key else ""
             timers.remember(event_id, record.timestamp, window_ms)
             if event_id.endswith(("|breached", "|retracted")) and record.value:
-                with contextlib.suppress(ValueError):
+                with contextlib.suppress(ValueError, KeyError, TypeError):
                     timers.note(orjson.loads(record.value))
 
-    async def _rebuild_kpis(self, timers: PartitionTimers, partition: int) -> None:
-        """Read the partition's calls of the last two days back from the normalised topic
-        into its KPIs, so a partition that moved keeps its day's figures.
+    async def _rebuild_kpis(
+        self, timers: PartitionTimers, partition: int, before_offset: int
+    ) -> None:
+        """Read the partition's calls of the last two days, up to ``before_offset`` (the
+        first message this worker applies), back from the normalised topic into its KPIs,
+        so a partition that moved keeps its day's figures.
 
-        Runs beside the agent: facts fed twice (read back here and applied live) count
-        once (the accumulator keeps one entry and one exit per call), and what is read back
-        was counted by the worker that applied it, so it adds nothing to the counters.
+        Runs beside the agent, which applies (and counts) from ``before_offset`` on; what
+        is read back here was counted by the worker that applied it, so it adds nothing to
+        the counters. A call whose exit the agent applied before its entry was read back
+        is counted when the entry arrives (the accumulator keeps who was listening).
         """
         started = time.perf_counter()
         since = self.clock.now_ms() - KPI_LOOKBACK_MS
@@ -266,7 +292,8 @@ class SlaTimers:
         kpis = timers.kpis
         calls = 0
         try:
-            async for record in self._read_back(topic, partition, since, "kpis"):
+            records = self._read_back(topic, partition, since, "kpis", stop=before_offset)
+            async for record in records:
                 if not record.value:
                     continue
                 try:
@@ -294,7 +321,7 @@ class SlaTimers:
         async for event in stream.events():
             message = event.message
             try:
-                await self.on_message(message.partition, event.value)
+                await self.on_message(message.partition, event.value, message.offset)
             except CorruptBatch as exc:
                 # Only slawatch writes this topic; a message it cannot read is a bug or a
                 # foreign producer. Skipping it keeps the partition's timers running.
@@ -304,10 +331,11 @@ class SlaTimers:
                     message.topic, message.partition, message.offset, exc,
                 )  # fmt: skip
 
-    async def on_message(self, partition: int, value: bytes) -> None:
-        """One tick of ``partition``: decode, tick, persist, emit."""
+    async def on_message(self, partition: int, value: bytes, offset: int) -> None:
+        """One tick of ``partition`` (the message at ``offset``): decode, tick, persist,
+        emit."""
         started = time.perf_counter()
-        timers = await self._timers_for(partition)
+        timers = await self._timers_for(partition, offset)
         try:
             batch = decode_batch(value)
         except (ValueError, KeyError, TypeError) as exc:

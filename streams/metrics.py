@@ -9,6 +9,7 @@ agent id. The README's Metrics section lists every metric with its labels.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
@@ -29,6 +30,8 @@ from slawatch.core.effects import SlaEvent
 from slawatch.core.kpi import KpiSnapshot, QueueSettings, WindowKpis
 from slawatch.core.sla import Metric, SlaEventKind
 
+log = logging.getLogger(__name__)
+
 #: Buckets (seconds) of the ticket metrics' working times: a minute to a month.
 TICKET_BUCKETS = (
     60, 300, 900, 1800, 3600, 2 * 3600, 4 * 3600, 8 * 3600,
@@ -46,6 +49,21 @@ TIME_BUCKETS: dict[Metric, tuple[float, ...]] = {
 }
 
 
+def _report_full(label: str) -> None:
+    if label:
+        log.warning(
+            "metrics: label %r has reached SLAWATCH_METRIC_LABEL_CAP values; its new values "
+            "are 'other' from now on in this worker, and workers may differ in which values "
+            "kept their name: list them in SLAWATCH_METRIC_LABEL_VALUES",
+            label,
+        )
+    else:
+        log.warning(
+            "metrics: SLAWATCH_METRIC_SERIES_CAP label combinations reached; new combinations "
+            "are all 'other' from now on in this worker"
+        )
+
+
 def label_folders(settings: Settings) -> tuple[LabelFolder, LabelFolder, LabelFolder]:
     """The folders of the SLA labels, the histogram labels and the KPIs' queue label."""
     allowed = settings.metric_allowed_values()
@@ -56,6 +74,7 @@ def label_folders(settings: Settings) -> tuple[LabelFolder, LabelFolder, LabelFo
             allowed={n: v for n, v in allowed.items() if n in names},
             cap_per_label=settings.metric_label_cap,
             max_combinations=settings.metric_series_cap,
+            on_full=_report_full,
         )
 
     return (

@@ -9,7 +9,10 @@ Two pieces, both framework-free:
   value is ``none``; a combination new once ``max_combinations`` exist becomes all
   ``other``. So a label set yields at most ``max_combinations + 1`` tuples, whatever the
   traffic. Decisions are stable: a value or tuple admitted once stays admitted, one folded
-  once stays folded, so counting a state in and later out uses the same labels.
+  once stays folded, so counting a state in and later out uses the same labels. Caps are
+  per process: once a label reaches its cap, which values kept their own name depends on
+  the order each worker saw them, so a label with more values than its cap should be given
+  its allowed values (the worker says so in its log when a cap is reached).
 - :class:`CycleCensus` counts one partition's open cycles by (metric, labels): open, at
   risk now (at-risk declared, not yet breached) and breached-and-still-open, and keeps the
   open cycles at risk or breached (the wallboard's list). :meth:`CycleCensus.update` moves
@@ -21,7 +24,7 @@ Two pieces, both framework-free:
 from __future__ import annotations
 
 import heapq
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from slawatch.core.keys import ConversationKind
@@ -55,10 +58,12 @@ class LabelFolder:
         "_allowed",
         "_cache",
         "_cap",
+        "_full",
         "_max_combinations",
         "_recent",
         "_values",
         "names",
+        "on_full",
     )
 
     def __init__(
@@ -68,8 +73,13 @@ class LabelFolder:
         allowed: Mapping[str, Collection[str]] | None = None,
         cap_per_label: int = 30,
         max_combinations: int = 1000,
+        on_full: Callable[[str], None] | None = None,
     ) -> None:
         self.names = tuple(names)
+        #: Told, once each, the name of a label whose cap was reached ("" for the cap on
+        #: combinations): from then on this process folds new values into ``other``.
+        self.on_full = on_full
+        self._full: set[str] = set()
         unknown = [n for n in self.names if n not in LABEL_ATTRIBUTES]
         if unknown:
             raise LabelError(
@@ -111,10 +121,19 @@ class LabelFolder:
         seen = self._values[index]
         if value in seen:
             return value
-        if len(seen) >= self._cap or len(value) > MAX_VALUE_CHARS:
+        if len(value) > MAX_VALUE_CHARS:
+            return OTHER
+        if len(seen) >= self._cap:
+            self._report_full(self.names[index])
             return OTHER
         seen.add(value)
         return value
+
+    def _report_full(self, name: str) -> None:
+        if name not in self._full:
+            self._full.add(name)
+            if self.on_full is not None:
+                self.on_full(name)
 
     def labels_of(self, raw: tuple[object, ...]) -> tuple[str, ...]:
         """The labels of a tuple of raw attribute values, in :attr:`names` order."""
@@ -124,6 +143,7 @@ class LabelFolder:
         folded = tuple(self.value(i, v) for i, v in enumerate(raw))
         if folded not in self._admitted:
             if len(self._admitted) >= self._max_combinations:
+                self._report_full("")
                 folded = self._all_other
             else:
                 self._admitted.add(folded)

@@ -81,6 +81,10 @@ DEFAULT_MAX_WAIT_MS = 12 * 3_600_000
 SWEEP_EVERY_MS = 60_000
 
 
+#: Told (queue, wait_ms, answered, the queue's settings) of every call counted.
+CountListener = Callable[[str, int, bool, "QueueSettings"], None]
+
+
 class KpiError(ValueError):
     """Settings that cannot work (a non-positive target or window)."""
 
@@ -290,11 +294,25 @@ def _first(record: tuple[int, int, bool]) -> int:
 
 
 class _Queue:
-    __slots__ = ("days", "name", "next_sweep_ms", "records", "settings", "waiting")
+    __slots__ = (
+        "days",
+        "longest_ms",
+        "max_wait_ms",
+        "name",
+        "next_sweep_ms",
+        "records",
+        "settings",
+        "waiting",
+    )
 
-    def __init__(self, name: str, settings: QueueSettings) -> None:
+    def __init__(
+        self, name: str, settings: QueueSettings, longest_ms: int, max_wait_ms: int
+    ) -> None:
         self.name = name
         self.settings = settings
+        #: The longest sliding window and the longest wait kept (the accumulator's).
+        self.longest_ms = longest_ms
+        self.max_wait_ms = max_wait_ms
         #: Call id -> when it entered, for the calls waiting now.
         self.waiting: dict[str, int] = {}
         #: (left_at, wait, answered) of every exit the sliding windows may need, by left_at.
@@ -303,7 +321,7 @@ class _Queue:
         self.days: dict[date, _Tally] = {}
         #: The event time before which a sweep has nothing to forget here (the earliest of
         #: the first exit leaving the windows, the oldest day leaving, a wait going stale).
-        #: A fact fed out of order may be kept a little longer; no figure counts it.
+        #: Whatever is added lowers it to its own time to be forgotten.
         self.next_sweep_ms = 0
 
     def count(self, left_ms: int, wait_ms: int, answered: bool) -> None:
@@ -317,6 +335,12 @@ class _Queue:
             self.records.append(record)
         else:
             insort(self.records, record)
+        self.next_sweep_ms = min(self.next_sweep_ms, left_ms + self.longest_ms)
+
+    def enter(self, call_id: str, at_ms: int) -> None:
+        """Call ``call_id`` waits in the queue since ``at_ms``."""
+        self.waiting[call_id] = at_ms
+        self.next_sweep_ms = min(self.next_sweep_ms, at_ms + self.max_wait_ms + 1)
 
     def window(self, now_ms: int, length_ms: int) -> WindowKpis:
         lo = bisect_right(self.records, now_ms - length_ms, key=_first)
@@ -348,15 +372,15 @@ class _Queue:
             for day in [d for d in self.days if d < oldest_day]:
                 del self.days[day]
 
-    def plan_sweep(self, longest_ms: int, max_wait_ms: int) -> None:
-        """Set :attr:`next_sweep_ms` from what the queue holds now."""
+    def plan_sweep(self) -> None:
+        """Set :attr:`next_sweep_ms` from what the queue holds now (after a sweep)."""
         due = []
         if self.records:
-            due.append(self.records[0][0] + longest_ms)
+            due.append(self.records[0][0] + self.longest_ms)
         if self.days:
             due.append(day_start_ms(min(self.days) + timedelta(days=2), self.settings.tz))
         if self.waiting:
-            due.append(min(self.waiting.values()) + max_wait_ms + 1)
+            due.append(min(self.waiting.values()) + self.max_wait_ms + 1)
         self.next_sweep_ms = min(due, default=0)
 
     def empty(self) -> bool:
@@ -372,6 +396,8 @@ class _Pending:
     left_ms: int
     answered: bool
     expires_ms: int
+    #: Who listened when the exit was fed (counted when the entry arrives).
+    listener: CountListener | None = None
 
 
 class KpiAccumulator:
@@ -414,7 +440,7 @@ class KpiAccumulator:
         self.health = KpiHealth()
         #: Called with (queue, wait_ms, answered, the queue's settings) for every call
         #: counted from now on (a worker's counters); None: no one listens.
-        self.on_count: Callable[[str, int, bool, QueueSettings], None] | None = None
+        self.on_count: CountListener | None = None
 
     # --- input ---------------------------------------------------------------------------
 
@@ -445,10 +471,12 @@ class KpiAccumulator:
         if pending is not None:  # its exit came first
             expires = max(pending.expires_ms, self._expires_ms(pending.left_ms, queue))
             wait = pending.left_ms - at_ms
-            self._record(queue, call_id, pending.left_ms, wait, pending.answered, expires)
+            self._record(
+                queue, call_id, pending.left_ms, wait, pending.answered, expires, pending.listener
+            )
             self._sweep_if_due()
             return True
-        self._queue(queue).waiting[call_id] = at_ms
+        self._queue(queue).enter(call_id, at_ms)
         self._waiting_in[call_id] = queue
         self._sweep_if_due()
         return True
@@ -521,7 +549,9 @@ class KpiAccumulator:
     def _queue(self, name: str) -> _Queue:
         queue = self._queues.get(name)
         if queue is None:
-            queue = self._queues[name] = _Queue(name, self.settings(name))
+            queue = self._queues[name] = _Queue(
+                name, self.settings(name), self._longest_ms, self._max_wait_ms
+            )
         return queue
 
     def _expires_ms(self, left_ms: int, queue: str | None) -> int:
@@ -545,24 +575,34 @@ class KpiAccumulator:
             self.health.late += 1
             return False
         if entered_in is None:
-            self._pending[call_id] = _Pending(queue, at_ms, answered, expires)
+            self._pending[call_id] = _Pending(queue, at_ms, answered, expires, self.on_count)
             heapq.heappush(self._expiry, (expires, call_id))
         else:
             entered = self._queues[entered_in].waiting.pop(call_id)
-            self._record(entered_in, call_id, at_ms, at_ms - entered, answered, expires)
+            self._record(
+                entered_in, call_id, at_ms, at_ms - entered, answered, expires, self.on_count
+            )
         self._sweep_if_due()
         return True
 
     def _record(
-        self, queue: str, call_id: str, left_ms: int, wait_ms: int, answered: bool, exp: int
+        self,
+        queue: str,
+        call_id: str,
+        left_ms: int,
+        wait_ms: int,
+        answered: bool,
+        exp: int,
+        listener: CountListener | None,
     ) -> None:
-        """Count call ``call_id``, which left ``queue`` at ``left_ms`` after ``wait_ms``."""
+        """Count call ``call_id``, which left ``queue`` at ``left_ms`` after ``wait_ms``,
+        and tell ``listener`` (who listened when its exit was fed)."""
         self._left[call_id] = exp
         heapq.heappush(self._expiry, (exp, call_id))
         counted = self._queue(queue)
         counted.count(left_ms, max(0, wait_ms), answered)
-        if self.on_count is not None:
-            self.on_count(queue, max(0, wait_ms), answered, counted.settings)
+        if listener is not None:
+            listener(queue, max(0, wait_ms), answered, counted.settings)
 
     def _observe(self, at_ms: int) -> None:
         if self._high_ms is None or at_ms > self._high_ms:
@@ -603,7 +643,7 @@ class KpiAccumulator:
             if queue.empty():
                 emptied.append(name)
             else:
-                queue.plan_sweep(self._longest_ms, self._max_wait_ms)
+                queue.plan_sweep()
         for name in emptied:
             del self._queues[name]
         while self._expiry and self._expiry[0][0] <= high:

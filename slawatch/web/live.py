@@ -28,8 +28,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Any, Protocol
 
 import orjson
@@ -45,14 +46,22 @@ from slawatch.core.timestamps import parse_timestamp_ms
 
 log = logging.getLogger(__name__)
 
-#: A partition's document lives this long unless refreshed (its worker died or left).
-LIVE_TTL_S = 5
+#: A partition's document lives this many publish intervals (at least 5 s) unless
+#: refreshed: its worker died or left.
+LIVE_TTL_INTERVALS = 10
 #: Open cycles at risk or breached kept per partition document and shown.
 WATCH_LIMIT = 50
 #: Latest breaches kept per partition document and shown.
 BREACH_LIMIT = 20
-#: A document is rewritten at least this often even when unchanged (its TTL).
-REFRESH_S = 2.0
+#: A document is rewritten at least every this many publish intervals when unchanged.
+REFRESH_INTERVALS = 4
+
+#: Delete a key only if it still holds what this worker wrote (its new owner may have
+#: written since): compare and delete in one step.
+_DELETE_IF_MINE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 def live_key(app_id: str, partition: int) -> str:
@@ -152,21 +161,25 @@ class LivePublisher(Service):
         self.client: aioredis.Redis | None = None
         self._written: dict[int, tuple[bytes, float]] = {}
         self._failing = False
+        self.interval_s = settings.wallboard_publish_ms / 1000
+        self.ttl_s = max(5, math.ceil(LIVE_TTL_INTERVALS * self.interval_s))
 
     async def on_start(self) -> None:
         self.client = aioredis.Redis.from_url(
             str(self.settings.redis_url), socket_timeout=2.0, socket_connect_timeout=2.0
         )
+        self._delete_if_mine = self.client.register_script(_DELETE_IF_MINE)
         self.add_future(self._publish_loop())
 
     async def on_stop(self) -> None:
+        # The publish loop has stopped with the service (mode cancels its futures first).
         if self.client is not None:
             with contextlib.suppress(RedisError, OSError):
                 await self.withdraw(set(self._written))
             await self.client.aclose()
 
     async def _publish_loop(self) -> None:
-        interval = self.settings.wallboard_publish_ms / 1000
+        interval = self.interval_s
         while not self.should_stop:
             try:
                 await self.publish_once()
@@ -177,6 +190,8 @@ class LivePublisher(Service):
                 if not self._failing:
                     self._failing = True
                     log.warning("wallboard: cannot write the live view to Redis: %s", exc)
+            except Exception:
+                log.exception("wallboard: building the live view failed; trying again")
             await self.sleep(interval)
 
     async def publish_once(self) -> int:
@@ -189,40 +204,59 @@ class LivePublisher(Service):
         if gone:
             await self.withdraw(gone)
         pipe = self.client.pipeline(transaction=False)
-        changed = 0
+        written: dict[int, tuple[bytes, float]] = {}
+        refresh_s = REFRESH_INTERVALS * self.interval_s
         for partition, part in held.items():
             body = orjson.dumps(
                 {**part_document(partition, part, now_ms), "worker": self.settings.worker_id}
             )
             previous = self._written.get(partition)
-            if previous is not None and previous[0] == body and loop_now - previous[1] < REFRESH_S:
+            if previous is not None and previous[0] == body and loop_now - previous[1] < refresh_s:
                 continue
-            pipe.set(live_key(self.settings.app_id, partition), body, ex=LIVE_TTL_S)
-            self._written[partition] = (body, loop_now)
-            changed += 1
-        if changed:
+            pipe.set(live_key(self.settings.app_id, partition), body, ex=self.ttl_s)
+            written[partition] = (body, loop_now)
+        if written:
             pipe.publish(live_channel(self.settings.app_id), b"changed")
             await pipe.execute()
-        return changed
+            self._written.update(written)  # only once Redis has them
+        return len(written)
 
     async def withdraw(self, partitions: Iterable[int]) -> None:
         """Stop showing ``partitions`` from here (given up): delete what this worker wrote,
         unless their new owner has written since."""
-        assert self.client is not None
         for partition in list(partitions):
-            key = live_key(self.settings.app_id, partition)
             written = self._written.pop(partition, None)
-            if written is None:
-                continue
-            current = await self.client.get(key)
-            if current == written[0]:
-                await self.client.delete(key)
+            if written is not None:
+                key = live_key(self.settings.app_id, partition)
+                await self._delete_if_mine(keys=[key], args=[written[0]])
 
 
-def _add_windows(into: dict[str, WindowKpis], windows: Mapping[str, Mapping[str, Any]]) -> None:
-    for name, fields in windows.items():
-        figures = WindowKpis(**fields)
-        into[name] = into[name] + figures if name in into else figures
+_WINDOW_FIELDS = frozenset(f.name for f in fields(WindowKpis))
+
+
+class _Share:
+    """One partition's document, read and checked whole before anything is added up (a
+    damaged one raises, and adds nothing)."""
+
+    __slots__ = ("breaches", "queues", "watched", "worker")
+
+    def __init__(self, document: Mapping[str, Any]) -> None:
+        self.worker = str(document["worker"])
+        self.queues: dict[str, tuple[dict[str, WindowKpis], int, int | None]] = {}
+        for name, queue in document["queues"].items():
+            windows = {
+                # Fields this version does not know (a newer worker's) are left out.
+                window: WindowKpis(**{k: v for k, v in f.items() if k in _WINDOW_FIELDS})
+                for window, f in queue["windows"].items()
+            }
+            wait = queue["longest_wait_ms"]
+            self.queues[str(name)] = (
+                windows,
+                int(queue["waiting"]),
+                None if wait is None else int(wait),
+            )
+        self.watched = [dict(w) for w in document["watched"] if int(w["due_ms"]) >= 0]
+        self.breaches = [dict(b) for b in document["breaches"] if int(b["detected_ms"]) >= 0]
 
 
 def _window_view(figures: WindowKpis) -> dict[str, Any]:
@@ -256,21 +290,31 @@ def combine(
     breaches: list[dict[str, Any]] = []
     missing = []
     workers = set()
+    unreadable = []
     for partition, document in enumerate(documents):
-        if document is None:
+        share = None
+        if document is not None:
+            try:
+                share = _Share(document)
+            except (KeyError, TypeError, AttributeError, ValueError):
+                unreadable.append(partition)  # another version's, or damaged: not added
+        if share is None:
             missing.append(partition)
             continue
-        workers.add(document.get("worker"))
-        for name, queue in document["queues"].items():
-            _add_windows(windows.setdefault(name, {}), queue["windows"])
-            waiting[name] = waiting.get(name, 0) + queue["waiting"]
-            wait = queue["longest_wait_ms"]
+        workers.add(share.worker)
+        for name, (queue_windows, queue_waiting, wait) in share.queues.items():
+            into = windows.setdefault(name, {})
+            for window, figures in queue_windows.items():
+                into[window] = into[window] + figures if window in into else figures
+            waiting[name] = waiting.get(name, 0) + queue_waiting
             if wait is not None and (longest.get(name) or -1) < wait:
                 longest[name] = wait
             else:
                 longest.setdefault(name, None)
-        watched += document["watched"]
-        breaches += document["breaches"]
+        watched += share.watched
+        breaches += share.breaches
+    if unreadable:
+        log.warning("wallboard: unreadable live view of partitions %s", unreadable)
     queues = []
     overall: dict[str, WindowKpis] = {}
     for name in sorted(windows):

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 KEEPALIVE_S = 5.0
 #: How often the view is read while someone watches, notes or not.
 POLL_S = 1.0
+#: A screen whose connection takes no update for this long is disconnected.
+WRITE_TIMEOUT_S = 10.0
 
 _STATIC = {
     "wallboard.html": "text/html",
@@ -102,7 +104,10 @@ class LiveHub(Service):
                 await asyncio.wait_for(self._wake.wait(), POLL_S)
             self._wake.clear()
             if self.watchers:
-                await self.refresh()
+                try:
+                    await self.refresh()
+                except Exception:
+                    log.exception("wallboard: reading the live view failed; trying again")
 
     async def refresh(self) -> dict[str, Any]:
         """Read every partition's document and combine them; wake the watchers on change."""
@@ -113,7 +118,7 @@ class LiveHub(Service):
         error = None
         try:
             raw = await self.client.mget(keys)
-            documents = [None if r is None else orjson.loads(r) for r in raw]
+            documents = [_parse(r) for r in raw]
             if self._failing:
                 self._failing = False
                 log.info("wallboard: Redis is back")
@@ -141,6 +146,16 @@ class LiveHub(Service):
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout_s)
         return self.version
+
+
+def _parse(raw: bytes | str | None) -> Any:
+    """A partition's document, or None (none, or not JSON: counted as missing)."""
+    if raw is None:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
 
 
 def _static(name: str) -> bytes:
@@ -172,6 +187,8 @@ def add_wallboard_routes(app: web.Application, hub: LiveHub) -> None:
         view = await hub.refresh()
         return web.json_response(body=orjson.dumps(view))
 
+    streams: set[asyncio.Task[Any]] = set()
+
     async def events(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={
@@ -181,19 +198,32 @@ def add_wallboard_routes(app: web.Application, hub: LiveHub) -> None:
             }
         )
         await response.prepare(request)
+        task = asyncio.current_task()
+        assert task is not None
+        streams.add(task)
         hub.watchers += 1
         try:
             view = await hub.refresh()
             version = hub.version
             while True:
-                await response.write(b"event: view\ndata: " + orjson.dumps(view) + b"\n\n")
+                body = b"event: view\ndata: " + orjson.dumps(view) + b"\n\n"
+                # A screen that stops reading is let go, not waited for.
+                await asyncio.wait_for(response.write(body), WRITE_TIMEOUT_S)
                 version = await hub.changed(version, KEEPALIVE_S)
                 view = hub.view or await hub.refresh()
-        except ConnectionResetError:
-            pass  # the screen went away
+        except (TimeoutError, ConnectionResetError):
+            pass  # the screen went away, or stopped reading
         finally:
             hub.watchers -= 1
+            streams.discard(task)
         return response
+
+    async def close_streams(app: web.Application) -> None:
+        """On shutdown, end the open event streams at once (aiohttp would wait for them)."""
+        for task in list(streams):
+            task.cancel()
+
+    app.on_shutdown.append(close_streams)
 
     async def slash(request: web.Request) -> web.StreamResponse:
         return web.Response(status=301, headers={"Location": "/wallboard"})

@@ -347,3 +347,11 @@ def test_100000_conversations_with_random_attributes_stay_under_the_series_bound
     # The bound is one Prometheus can take from a worker: under 40,000 series.
     assert bound < 40_000
     print(f"series at {conversations} conversations: {len(lines)} (bound {bound})")
+
+
+def test_a_full_label_is_reported_once() -> None:
+    full: list[str] = []
+    folder = LabelFolder(["department"], cap_per_label=1, max_combinations=5, on_full=full.append)
+    for department in ("a", "b", "c"):
+        folder.labels(context(department=department))
+    assert full == ["department"]

@@ -324,3 +324,35 @@ def test_any_order_and_duplicates_give_the_direct_count(
     waiting = [T0 + e for e, w, _, _ in calls if w is None]
     assert snap.overall.waiting == len(waiting)
     assert snap.overall.longest_wait_ms == (now - min(waiting) if waiting else None)
+
+
+def test_an_exit_fed_live_is_counted_when_its_entry_is_read_back_later() -> None:
+    """A worker that took a partition over applies a call's exit live before its read-back
+    reaches the call's entry: the call is counted (by whoever listened at its exit)."""
+    counted: list[tuple[str, int, bool]] = []
+    kpis = KpiAccumulator()
+    kpis.on_count = lambda queue, wait, answered, settings: counted.append((queue, wait, answered))
+    assert kpis.answered("c1", T0 + 30_000, "q")  # live: its entry is not known yet
+    listener, kpis.on_count = kpis.on_count, None  # the read-back feeds without counting
+    assert kpis.queued("q", "c1", T0)
+    kpis.on_count = listener
+    assert counted == [("q", 30_000, True)]
+    # ... and a call read back whole is not counted (its first owner counted it).
+    kpis.on_count = None
+    kpis.queued("q", "c2", T0)
+    kpis.answered("c2", T0 + 1_000)
+    kpis.on_count = listener
+    assert counted == [("q", 30_000, True)]
+
+
+def test_a_call_waiting_in_a_quiet_queue_goes_stale_on_time() -> None:
+    """A queue quiet for hours is swept again as soon as something new in it needs it."""
+    kpis = KpiAccumulator(max_wait_ms=12 * 3_600_000)
+    kpis.queued("q", "c0", T0)
+    kpis.answered("c0", T0 + 5_000)
+    kpis.snapshot(T0 + 2 * 3_600_000)  # a sweep plans the quiet queue's next one far ahead
+    lost = T0 + 2 * 3_600_000 + 60_000
+    kpis.queued("q", "lost", lost)  # its exit never comes
+    later = kpis.snapshot(lost + 13 * 3_600_000)
+    assert "q" not in later.queues or later.queues["q"].waiting == 0
+    assert kpis.health.stale == 1

@@ -177,3 +177,22 @@ def test_the_soonest_due_and_the_latest_breaches_come_first_across_partitions() 
     view = combine([a, b], lambda q: QueueSettings(), T0)
     assert [w["id"] for w in view["watched"]] == ["T-1", "T-3"]
     assert [b_["id"] for b_ in view["breaches"]] == ["T-5", "T-1"]
+
+
+def test_a_damaged_or_foreign_document_counts_as_missing_and_adds_nothing() -> None:
+    good = _document(KpiAccumulator(), T0, "a")
+    damaged = [
+        {"worker": "b"},  # no queues
+        {"worker": "b", "queues": {"q": {"waiting": "many"}}, "watched": [], "breaches": []},
+        ["not", "a", "mapping"],
+    ]
+    for bad in damaged:
+        view = combine([good, bad], lambda q: QueueSettings(), T0)  # type: ignore[list-item]
+        assert view["missing_partitions"] == [1]
+        assert view["workers"] == 1
+    newer = _document(KpiAccumulator(), T0, "c")
+    newer["queues"] = {
+        "q": {"waiting": 1, "longest_wait_ms": 5, "windows": {"day": {"offered": 2, "new": 1}}}
+    }
+    view = combine([newer], lambda q: QueueSettings(), T0)
+    assert view["queues"][0]["windows"]["day"]["offered"] == 2  # unknown fields left out
