@@ -4,11 +4,20 @@ file, and closed sets: never a ticket, chat or call id."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
 
 
 class NotifierMetrics:
+    """The notifier's metric bundle; like the worker's, without ``_created`` series."""
+
     def __init__(self, registry: CollectorRegistry) -> None:
+        disable_created_metrics()
         self.registry = registry
         self.sla_events = Counter(
             "slawatch_notifier_sla_events",
