@@ -291,6 +291,7 @@ class SlaTimers:
         topic = self.settings.topic_normalised
         kpis = timers.kpis
         calls = 0
+        kpis.hold_stale = True  # the snapshots meanwhile are at wall-clock now
         try:
             records = self._read_back(topic, partition, since, "kpis", stop=before_offset)
             async for record in records:
@@ -310,6 +311,8 @@ class SlaTimers:
                 "partition %d: KPIs not read back (%s); they count from now", partition, exc
             )
             return
+        finally:
+            kpis.hold_stale = False
         log.info(
             "partition %d: %d call facts read back into the KPIs in %.2fs",
             partition, calls, time.perf_counter() - started,

@@ -441,6 +441,9 @@ class KpiAccumulator:
         #: Called with (queue, wait_ms, answered, the queue's settings) for every call
         #: counted from now on (a worker's counters); None: no one listens.
         self.on_count: CountListener | None = None
+        #: True while past calls are read back (a worker taking a partition over): a call
+        #: entered long ago is not given up as lost before its exit is read.
+        self.hold_stale = False
 
     # --- input ---------------------------------------------------------------------------
 
@@ -634,7 +637,7 @@ class KpiAccumulator:
             if oldest is None:
                 oldest = oldest_days[tz] = local_date(high, tz) - timedelta(days=1)
             queue.sweep(horizon, oldest)
-            if queue.waiting:
+            if queue.waiting and not self.hold_stale:
                 stale = [c for c, at in queue.waiting.items() if at < stale_before]
                 for call_id in stale:
                     del queue.waiting[call_id]

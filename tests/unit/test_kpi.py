@@ -356,3 +356,17 @@ def test_a_call_waiting_in_a_quiet_queue_goes_stale_on_time() -> None:
     later = kpis.snapshot(lost + 13 * 3_600_000)
     assert "q" not in later.queues or later.queues["q"].waiting == 0
     assert kpis.health.stale == 1
+
+
+def test_a_call_read_back_is_not_given_up_while_its_exit_is_still_to_come() -> None:
+    """A worker reading yesterday's calls back snapshots at wall-clock now meanwhile: a call
+    that entered 13 h ago (same day) and whose exit is in a later message still counts."""
+    kpis = KpiAccumulator(max_wait_ms=12 * 3_600_000)
+    now = T0 + 13 * 3_600_000
+    kpis.hold_stale = True
+    kpis.queued("q", "old", T0)
+    kpis.snapshot(now)  # a publisher's snapshot sweeps at now
+    kpis.answered("old", T0 + 10_000)
+    kpis.hold_stale = False
+    assert kpis.health.stale == 0
+    assert kpis.snapshot(now).queues["q"].windows["day"].answered == 1
