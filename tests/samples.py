@@ -159,3 +159,16 @@ def sla_record(
         policy_version="builtin-1",
     )
     return to_record(event, late_after_ms=60_000)
+
+
+def keyed_event(
+    type_: str, conversation: str, at_ms: int, n: int = 1, **fields: Any
+) -> tuple[bytes, bytes]:
+    """(key, value) of an input message: event ``type_`` number ``n`` of ``conversation``
+    (its ticket, chat or call id, and its key) at ``at_ms``, other fields as given."""
+    body = event(type_, n, occurred_at=at_ms, **fields)
+    body["event_id"] = f"{conversation}-{type_}-{n}"
+    for id_field in ("ticket_id", "chat_id", "call_id"):
+        if id_field in body:
+            body[id_field] = conversation
+    return conversation.encode(), orjson.dumps(body)

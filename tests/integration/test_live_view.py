@@ -21,7 +21,7 @@ from slawatch.streams.topics import ensure_topics
 from tests.integration.conftest import run
 from tests.integration.kafka_helpers import produce
 from tests.integration.workers import WorkerProcess
-from tests.samples import event
+from tests.samples import keyed_event
 
 pytestmark = pytest.mark.integration
 
@@ -35,13 +35,7 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def message(type_: str, conversation: str, at_ms: int, n: int, **fields) -> tuple[bytes, bytes]:
-    body = event(type_, n, occurred_at=at_ms, **fields)
-    body["event_id"] = f"{conversation}-{type_}-{n}"
-    for id_field in ("ticket_id", "call_id"):
-        if id_field in body:
-            body[id_field] = conversation
-    return conversation.encode(), orjson.dumps(body)
+message = keyed_event
 
 
 def traffic(settings) -> None:

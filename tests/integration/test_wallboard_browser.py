@@ -22,7 +22,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
@@ -31,7 +30,7 @@ from slawatch.streams.topics import ensure_topics
 from tests.integration.conftest import run
 from tests.integration.kafka_helpers import read_until
 from tests.integration.workers import WorkerProcess, sla_records
-from tests.samples import event
+from tests.samples import keyed_event
 
 pytestmark = pytest.mark.integration
 
@@ -82,13 +81,7 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def e(type_: str, conversation: str, at_ms: int, n: int, **fields: Any) -> tuple[bytes, bytes]:
-    body = event(type_, n, occurred_at=at_ms, **fields)
-    body["event_id"] = f"{conversation}-{type_}-{n}"
-    for id_field in ("ticket_id", "chat_id", "call_id"):
-        if id_field in body:
-            body[id_field] = conversation
-    return conversation.encode(), orjson.dumps(body)
+e = keyed_event
 
 
 def off_loop(coro: Any) -> Any:
