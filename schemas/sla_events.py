@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
+from typing import Final
 
 import orjson
 
 from slawatch.core.effects import SlaEvent
 from slawatch.core.keys import ConversationKind
-from slawatch.core.sla import CancelReason, Metric, SlaEventKind
+from slawatch.core.sla import CancelReason, Metric, SlaEventKind, Stop
 from slawatch.core.timestamps import format_timestamp_ms
 from slawatch.schemas.fields import Choice, Flag, Integer, Nullable, Number, Text, spec_field
 
@@ -43,6 +44,11 @@ class SlaEventRecord:
     assignee: str | None = spec_field(Nullable(_NAME), "Assigned agent.", default=None)
     queue: str | None = spec_field(Nullable(_NAME), "Call queue.", default=None)
     customer_group: str | None = spec_field(Nullable(_NAME), "Customer group.", default=None)
+    requester: str | None = spec_field(
+        Nullable(Text(256)),
+        "Who asked: the ticket's requester, the chat's customer, the call's caller.",
+        default=None,
+    )
     level: str = spec_field(_NAME, "SLA level that set the target.")
     policy_version: str = spec_field(_NAME, "Policy version that produced this event.")
     target_s: float = spec_field(Number(0, 2**53), "Target, seconds of working time.")
@@ -65,8 +71,20 @@ class SlaEventRecord:
     reason: str | None = spec_field(
         Nullable(Choice(*(r.value for r in CancelReason))), "Why it was cancelled.", default=None
     )
+    stop: str | None = spec_field(
+        Nullable(Choice(*(s.value for s in Stop))),
+        "Final kinds (met, missed, cancelled): what stopped the cycle.",
+        default=None,
+    )
     previous_level: str | None = spec_field(
         Nullable(_NAME), "For level_changed: the level before.", default=None
+    )
+    sequence: int = spec_field(
+        Integer(0, 2**31),
+        "This event's number among its cycle's events (1, 2, …): of two events about a "
+        "cycle, the larger number is the later word (0: written before slawatch numbered "
+        "them).",
+        default=0,
     )
 
 
@@ -89,6 +107,7 @@ def to_record(event: SlaEvent, *, late_after_ms: int) -> SlaEventRecord:
         assignee=context.assignee,
         queue=context.queue,
         customer_group=context.customer_group,
+        requester=context.requester,
         level=context.level,
         policy_version=event.policy_version,
         target_s=event.target_ms / 1000,
@@ -101,9 +120,88 @@ def to_record(event: SlaEvent, *, late_after_ms: int) -> SlaEventRecord:
         detection_delay_ms=event.detection_delay_ms,
         late=event.detection_delay_ms > late_after_ms,
         reason=event.reason.value if event.reason else None,
+        stop=event.stop.value if event.stop else None,
         previous_level=event.previous_level,
+        sequence=event.sequence,
     )
 
 
 def encode(record: SlaEventRecord) -> bytes:
     return orjson.dumps(record)
+
+
+_FIELDS: Final = frozenset(f.name for f in fields(SlaEventRecord))
+_REQUIRED: Final = frozenset(
+    f.name for f in fields(SlaEventRecord) if f.default is MISSING and f.default_factory is MISSING
+)
+#: (name, the slot's setter, default) per field: a record filled through its slots, as
+#: :func:`slawatch.core.state.evolve` does, costs a third of the frozen ``__init__``.
+_SLOTS: Final = tuple(
+    (f.name, getattr(SlaEventRecord, f.name).__set__, None if f.default is MISSING else f.default)
+    for f in fields(SlaEventRecord)
+)
+_TEXT: Final = (
+    "event_id", "conversation_key", "conversation_id", "priority", "level", "policy_version",
+    "started_at", "due_at", "at_risk_at", "at", "detected_at",
+)  # fmt: skip
+_OPTIONAL_TEXT: Final = (
+    "tenant", "channel", "department", "assignee", "queue", "customer_group", "requester",
+    "previous_level",
+)  # fmt: skip
+_CHOICES: Final[dict[str, frozenset[str]]] = {
+    "kind": frozenset(k.value for k in SlaEventKind),
+    "metric": frozenset(m.value for m in Metric),
+    "conversation_kind": frozenset(k.value for k in ConversationKind),
+}
+_OPTIONAL_CHOICES: Final[dict[str, frozenset[str]]] = {
+    "reason": frozenset(r.value for r in CancelReason),
+    "stop": frozenset(s.value for s in Stop),
+}
+
+
+def decode_sla_event(value: bytes | None) -> SlaEventRecord:
+    """A record of ``sla-events`` as its consumers read it (the log sink, the notifier).
+
+    JSON, fields by name (unknown ones ignored: a newer slawatch may add some), each of the
+    type the contract gives it, the closed vocabularies checked; raises ``ValueError`` or
+    ``TypeError`` for anything else. Lighter than the contract's full check, which the
+    worker that wrote the record made: what a consumer needs to never store or route a
+    value of the wrong type.
+    """
+    document = orjson.loads(value or b"")
+    if not isinstance(document, dict):
+        raise TypeError("not a JSON object")
+    if not document.keys() <= _FIELDS:
+        document = {k: v for k, v in document.items() if k in _FIELDS}
+    missing = _REQUIRED - document.keys()
+    if missing:
+        raise TypeError(f"not an SLA event record: {sorted(missing)} missing")
+    get = document.get
+    for name in _TEXT:
+        if not isinstance(get(name), str):
+            raise TypeError(f"{name} is not text")
+    for name in _OPTIONAL_TEXT:
+        text = get(name)
+        if text is not None and not isinstance(text, str):
+            raise TypeError(f"{name} is not text")
+    for name, allowed in _CHOICES.items():
+        if get(name) not in allowed:
+            raise ValueError(f"{name} is not one of {sorted(allowed)}")
+    for name, allowed in _OPTIONAL_CHOICES.items():
+        choice = get(name)
+        if choice is not None and choice not in allowed:
+            raise ValueError(f"{name} is not one of {sorted(allowed)}")
+    for name in ("cycle", "sequence", "schema_version", "detection_delay_ms"):
+        number = get(name, 0)
+        if type(number) is not int:  # not a bool either
+            raise TypeError(f"{name} is not a whole number")
+    for name in ("target_s", "elapsed_s"):
+        number = get(name)
+        if type(number) is not float and type(number) is not int:
+            raise TypeError(f"{name} is not a number")
+    if not isinstance(get("late"), bool):
+        raise TypeError("late is not true or false")
+    record = object.__new__(SlaEventRecord)
+    for name, set_slot, default in _SLOTS:
+        set_slot(record, get(name, default))
+    return record

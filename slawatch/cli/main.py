@@ -11,8 +11,9 @@ back the client library's log of the same failure (``slawatch.streams.topics``).
 
 The commands live by group: :mod:`slawatch.cli.worker` (worker, topics, status, config),
 :mod:`slawatch.cli.schemas`, :mod:`slawatch.cli.policy` (check-config, policy publish,
-replay) and the development tools' :mod:`slawatch.dev.commands` (simulate, demo, bench,
-bench-policy, embedded) and :mod:`slawatch.dev.bench_alerts` (bench-alerts).
+replay), :mod:`slawatch.cli.report` (report compliance, report log) and the development
+tools' :mod:`slawatch.dev.commands` (simulate, demo, bench, bench-policy, embedded) and
+:mod:`slawatch.dev.bench_alerts` (bench-alerts).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from slawatch.cli import policy, schemas, worker
+from slawatch.cli import policy, report, schemas, worker
 from slawatch.dev import bench_alerts
 from slawatch.dev import commands as dev
 from slawatch.errors import SlawatchError
@@ -34,6 +35,7 @@ from slawatch.errors import SlawatchError
 COMMANDS = (
     worker.add_worker,
     worker.add_notifier,
+    worker.add_log_sink,
     worker.add_topics,
     dev.add_simulate,
     worker.add_status,
@@ -42,9 +44,11 @@ COMMANDS = (
     policy.add_check_config,
     policy.add_policy,
     policy.add_replay,
+    report.add_report,
     dev.add_demo,
     dev.add_bench,
     dev.add_bench_policy,
+    dev.add_bench_reports,
     bench_alerts.add_bench_alerts,
     dev.add_embedded,
 )

@@ -17,6 +17,7 @@ from slawatch.errors import SlawatchError
 
 if TYPE_CHECKING:
     from slawatch.policy import PolicyFileError
+    from slawatch.reports.store import LogStore
 
 
 def _print_problems(exc: PolicyFileError) -> None:
@@ -132,11 +133,16 @@ def _run_replay(args: argparse.Namespace) -> int:
     from slawatch.core.timestamps import InvalidTimestamp, parse_timestamp_ms
     from slawatch.policy import load_policy
     from slawatch.replay.engine import replay
+    from slawatch.reports.folding import write_rows
+    from slawatch.schemas.cycle_log import as_text
 
-    # The output is checked first, before anything is read. Ctrl-C: the replay stops (the
-    # pool's processes leave it to this one), the partial log is removed, and main() says
-    # so in one line.
-    with _sla_log_output(args.out) as out:
+    # The outputs are checked first, before anything is read. Ctrl-C: the replay stops
+    # (the pool's processes leave it to this one), the partial log is removed, and main()
+    # says so in one line. With --out-db alone, no JSONL is written.
+    to_file = args.out is not None or args.out_db is None
+    with contextlib.ExitStack() as outputs:
+        out = outputs.enter_context(_sla_log_output(args.out)) if to_file else None
+        store = outputs.enter_context(_log_store(args.out_db)) if args.out_db else None
         policy = load_policy(args.policy) if args.policy else builtin_policy()
         try:
             as_of = parse_timestamp_ms(args.as_of) if args.as_of else int(time.time() * 1000)
@@ -157,15 +163,29 @@ def _run_replay(args: argparse.Namespace) -> int:
                 max_event_bytes=settings.max_event_bytes,
                 max_future_skew_ms=int(settings.max_future_skew_s * 1000),
             )
-        for record in records:
-            out.write(orjson.dumps(record) + b"\n")
-    seconds = time.perf_counter() - started
+        if out is not None:
+            for record in records:
+                out.write(orjson.dumps(as_text(record)) + b"\n")
+        seconds = time.perf_counter() - started
+        stored = ""
+        if store is not None:
+            written = write_rows(store, records, int(time.time() * 1000))
+            stored = f"; {written} rows into {store.url}"
     print(
         f"replay: {report.summary()}; {len(records)} cycles under policy {policy.version}, "
-        f"as of {args.as_of or 'now'}; {report.lines / max(seconds, 1e-9):,.0f} lines/s",
+        f"as of {args.as_of or 'now'}; {report.lines / max(seconds, 1e-9):,.0f} lines/s" + stored,
         file=sys.stderr,
     )
     return 0
+
+
+@contextlib.contextmanager
+def _log_store(url: str) -> Iterator[LogStore]:
+    """The SLA log database ``--out-db`` names, reached and migrated before the replay."""
+    from slawatch.reports.store import LogStore
+
+    with LogStore.open(url) as store:
+        yield store
 
 
 def add_check_config(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -202,5 +222,12 @@ def add_replay(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=int,
         default=os.cpu_count() or 1,
         help="processes to split the conversations among (default: one per core)",
+    )
+    replay.add_argument(
+        "--out-db",
+        default=None,
+        metavar="URL",
+        help="also fold the SLA log into this database (sqlite:///file or postgresql://…), "
+        "as the log sink does; without --out, no JSONL is written",
     )
     replay.set_defaults(run=_run_replay)

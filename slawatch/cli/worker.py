@@ -1,4 +1,5 @@
-"""Running and inspecting workers: ``worker``, ``topics``, ``status``, ``config``."""
+"""Running and inspecting workers: ``worker``, ``notifier``, ``log-sink``, ``topics``,
+``status``, ``config``."""
 
 from __future__ import annotations
 
@@ -19,6 +20,19 @@ def _run_notifier(args: argparse.Namespace) -> int:
     from slawatch.worker.notifier import run_notifier
 
     run_notifier(load_settings(args.config))
+    return 0
+
+
+def _run_log_sink(args: argparse.Namespace) -> int:
+    from slawatch.worker.log_sink import migrate_log_store, run_log_sink
+
+    settings = load_settings(args.config)
+    if args.migrate:
+        applied = migrate_log_store(settings)
+        where = settings.log_store.masked()
+        print(f"{where}: applied {', '.join(applied)}" if applied else f"{where}: up to date")
+        return 0
+    run_log_sink(settings)
     return 0
 
 
@@ -82,6 +96,19 @@ def add_notifier(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="run a notifier alone: SLA events to receivers (SLAWATCH_ALERT_ROUTING_FILE)",
     )
     notifier.set_defaults(run=_run_notifier)
+
+
+def add_log_sink(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sink = commands.add_parser(
+        "log-sink",
+        help="run an SLA log sink alone: SLA events into the log database (SLAWATCH_LOG_STORE_URL)",
+    )
+    sink.add_argument(
+        "--migrate",
+        action="store_true",
+        help="apply the log database's schema migrations and exit",
+    )
+    sink.set_defaults(run=_run_log_sink)
 
 
 def add_topics(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

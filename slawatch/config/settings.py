@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -168,6 +169,37 @@ class Settings:
         "a replay of `sla-events` within it sends nothing twice.",
         7 * 86_400.0,
     )
+    log_store_url: Secret = _doc(
+        "SLA log database (README, Reports): `sqlite:///path/sla-log.db` on one machine, "
+        "`postgresql://user:password@host:5432/db` in production. Empty: "
+        "`sqlite:///<data_dir>/sla-log.db`.",
+        Secret(""),
+        secret=True,
+    )
+    log_sink_in_worker: bool = _doc(
+        "Run the SLA log sink inside `slawatch worker`; false when sinks run on their own "
+        "(`slawatch log-sink`).",
+        True,
+    )
+    log_store_migrate: bool = _doc(
+        "Apply the SLA log database's schema migrations when a sink starts; false when "
+        "they are applied by hand (`slawatch log-sink --migrate`).",
+        True,
+    )
+    log_sink_max_records: int = _doc(
+        "Most SLA events the sink folds and writes in one transaction.", 2000
+    )
+    report_time_zone: str = _doc(
+        "The centre's time zone (IANA name): a report's day, week and month are its "
+        "calendar's. A request may ask for another.",
+        "UTC",
+    )
+    customer_fees_file: str = _doc(
+        "Customer fees file (README, SLA credits): each customer's monthly fee and currency, "
+        "which the credits report takes percentages of. Empty: every credit says its fee is "
+        "unknown.",
+        "",
+    )
     metric_labels: str = _doc(
         "Labels of the SLA metrics (comma list of level, channel, department, queue, "
         "priority, tenant, customer_group; README, Metrics).",
@@ -202,6 +234,13 @@ class Settings:
     @property
     def input_topics(self) -> tuple[str, str, str]:
         return (self.topic_tickets, self.topic_chats, self.topic_calls)
+
+    @property
+    def log_store(self) -> Secret:
+        """The SLA log database's URL (``log_store_url``, or SQLite in ``data_dir``)."""
+        if self.log_store_url:
+            return self.log_store_url
+        return Secret(f"sqlite:///{(self.data_dir / 'sla-log.db').resolve()}")
 
     @property
     def bootstrap_servers(self) -> list[str]:
@@ -330,6 +369,7 @@ def _check(settings: Settings) -> list[tuple[str, str]]:
         "metric_label_cap",
         "metric_series_cap",
         "wallboard_publish_ms",
+        "log_sink_max_records",
     ):
         if getattr(settings, name) < 1:
             problems.append((name, "must be at least 1"))
@@ -347,6 +387,14 @@ def _check(settings: Settings) -> list[tuple[str, str]]:
         problems.append(("watermark_grace_ms", "must not be negative"))
     if settings.store not in ("memory://", "rocksdb://"):
         problems.append(("store", "must be memory:// or rocksdb://"))
+    if settings.log_store_url and not settings.log_store_url.startswith(
+        ("sqlite:///", "postgresql://", "postgresql+psycopg://", "postgres://")
+    ):
+        problems.append(("log_store_url", "must look like sqlite:///path or postgresql://host/db"))
+    try:
+        ZoneInfo(settings.report_time_zone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" is a directory
+        problems.append(("report_time_zone", "must be an IANA time zone, e.g. Europe/Paris"))
     problems += _check_labels(settings)
     for name in (
         "max_future_skew_s",

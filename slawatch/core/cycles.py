@@ -6,12 +6,14 @@ cycles, emit what is said about them, and update the conversation's context.
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, TypeVar
 
+from slawatch.core.calendar import Calendar
 from slawatch.core.effects import SlaEvent
 from slawatch.core.policy import SlaLevel, SlaPolicy
-from slawatch.core.sla import CancelReason, Metric, SlaEventKind
+from slawatch.core.sla import CancelReason, Metric, SlaEventKind, Stop
 from slawatch.core.state import (
+    NEVER,
     REPLY_WINDOW,
     ConversationState,
     Cycle,
@@ -22,6 +24,8 @@ from slawatch.core.state import (
 
 Effects = list[SlaEvent]
 _intern = sys.intern
+#: An open or a stopped cycle (both can be spoken of).
+C = TypeVar("C", Cycle, StoppedCycle)
 
 
 def intern_optional(value: Any) -> Any:
@@ -50,32 +54,44 @@ class Run:
     def emit(
         self,
         kind: SlaEventKind,
-        cycle: Cycle | StoppedCycle,
+        cycle: C,
         *,
         at_ms: int,
         elapsed_ms: int,
         reason: CancelReason | None = None,
+        stop: Stop | None = None,
         previous_level: str | None = None,
-    ) -> None:
+        settle_ms: int | None = None,
+    ) -> C:
+        """Say ``kind`` of ``cycle``; return the cycle counting it (keep that one: its
+        events are numbered). A paused cycle reports the instants it has not reached as
+        if it ran on from ``settle_ms`` (default ``at_ms``; never :data:`NEVER`)."""
+        said = cycle.said + 1
+        shown: Cycle | StoppedCycle = cycle
+        if isinstance(cycle, Cycle) and cycle.paused:
+            shown = self._settled(cycle, at_ms if settle_ms is None else settle_ms)
         self.effects.append(
             SlaEvent(
                 kind=kind,
-                metric=cycle.metric,
-                cycle=cycle.number,
+                metric=shown.metric,
+                cycle=shown.number,
                 key=self.state.key,
                 context=self.state.context,
-                target_ms=cycle.target_ms,
-                started_ms=cycle.started_ms,
-                due_ms=cycle.due_ms,
+                target_ms=shown.target_ms,
+                started_ms=shown.started_ms,
+                due_ms=shown.due_ms,
                 at_ms=at_ms,
                 elapsed_ms=elapsed_ms,
                 detected_at_ms=self.now_ms,
-                policy_version=cycle.policy_version,
-                at_risk_ms=cycle.at_risk_ms,
+                policy_version=shown.policy_version,
+                at_risk_ms=shown.at_risk_ms,
                 reason=reason,
+                stop=stop,
                 previous_level=previous_level,
+                sequence=said,
             )
         )
+        return evolve(cycle, said=said)
 
     # starting
 
@@ -111,23 +127,30 @@ class Run:
         return cycle
 
     def _schedule(self, cycle: Cycle) -> Cycle:
-        """Compute due and at-risk from the current run and the working time used.
+        """Due and at-risk from the current run (or pause) and the working time used.
 
-        A cycle already past its at-risk threshold keeps the instant it crossed it (or,
-        when a new level puts it past at once, the start of this run)."""
+        A threshold the cycle has already reached keeps the instant it reached it (or,
+        when a new level puts it past at once, the start of this run); one it has not
+        reached is scheduled on the level's calendar, or :data:`NEVER` while paused.
+
+        After a level change, a due the old target reached and the new one still has
+        keeps its instant: the breach has been true since then (and was declared then)."""
         level = self.level
         calendar = level.calendar
-        remaining = max(0, cycle.target_ms - cycle.used_ms)
-        risk_after = level.at_risk_after_ms(cycle.target_ms) - cycle.used_ms
-        if risk_after > 0:
-            at_risk = calendar.add(cycle.run_started_ms, risk_after)
-        elif 0 < cycle.at_risk_ms <= cycle.run_started_ms:
-            at_risk = cycle.at_risk_ms
-        else:
-            at_risk = cycle.run_started_ms
-        return evolve(
-            cycle, due_ms=calendar.add(cycle.run_started_ms, remaining), at_risk_ms=at_risk
-        )
+        start, used, paused = cycle.run_started_ms, cycle.used_ms, cycle.paused
+        risk_left = level.at_risk_after_ms(cycle.target_ms) - used
+        at_risk = _reached(calendar, start, risk_left, cycle.at_risk_ms, paused)
+        due = _reached(calendar, start, cycle.target_ms - used, cycle.due_ms, paused)
+        return evolve(cycle, due_ms=due, at_risk_ms=at_risk)
+
+    def _settled(self, cycle: Cycle, at_ms: int) -> Cycle:
+        """``cycle`` as an event reports it at ``at_ms``: a paused cycle's instants not
+        reached are when it would have reached them running on from then (so a cycle
+        that stops paused short of its target is due after its stop)."""
+        if not cycle.paused:
+            return cycle
+        resumed = evolve(cycle, paused=False, run_started_ms=max(at_ms, cycle.run_started_ms))
+        return self._schedule(resumed)
 
     def elapsed(self, cycle: Cycle, at_ms: int) -> int:
         if cycle.paused:
@@ -142,25 +165,39 @@ class Run:
 
     # stopping
 
-    def stop(self, cycle: Cycle, at_ms: int) -> None:
+    def stop(self, cycle: Cycle, at_ms: int, stop: Stop) -> None:
         """Settle ``cycle`` at ``at_ms``: met or missed, retracting a wrong breach."""
         elapsed = self.elapsed(cycle, at_ms)
-        met = elapsed <= cycle.target_ms
+        met = _met(elapsed, cycle.target_ms, at_ms, self._settled(cycle, at_ms).due_ms)
+        told = cycle
         if met and cycle.breach_sent:
-            self.emit(SlaEventKind.RETRACTED, cycle, at_ms=at_ms, elapsed_ms=elapsed)
+            told = self.emit(SlaEventKind.RETRACTED, told, at_ms=at_ms, elapsed_ms=elapsed)
         outcome = SlaEventKind.MET if met else SlaEventKind.MISSED
-        self.emit(outcome, cycle, at_ms=at_ms, elapsed_ms=elapsed)
-        self._close(cycle, at_ms, elapsed, outcome, retracted=met and cycle.breach_sent)
+        told = self.emit(outcome, told, at_ms=at_ms, elapsed_ms=elapsed, stop=stop)
+        self._close(cycle, told, at_ms, elapsed, outcome, retracted=met and cycle.breach_sent)
 
-    def cancel(self, cycle: Cycle, at_ms: int, reason: CancelReason) -> None:
+    def cancel(self, cycle: Cycle, at_ms: int, reason: CancelReason, stop: Stop) -> None:
         elapsed = self.elapsed(cycle, at_ms)
-        self.emit(SlaEventKind.CANCELLED, cycle, at_ms=at_ms, elapsed_ms=elapsed, reason=reason)
-        self._close(cycle, at_ms, elapsed, SlaEventKind.CANCELLED, retracted=False)
+        told = self.emit(
+            SlaEventKind.CANCELLED, cycle, at_ms=at_ms, elapsed_ms=elapsed,
+            reason=reason, stop=stop,
+        )  # fmt: skip
+        self._close(cycle, told, at_ms, elapsed, SlaEventKind.CANCELLED, retracted=False)
 
     def _close(
-        self, cycle: Cycle, at_ms: int, elapsed_ms: int, outcome: SlaEventKind, *, retracted: bool
+        self,
+        cycle: Cycle,
+        told: Cycle,
+        at_ms: int,
+        elapsed_ms: int,
+        outcome: SlaEventKind,
+        *,
+        retracted: bool,
     ) -> None:
+        """Replace open ``cycle`` by its stopped record (``told``: the same, counting the
+        events just said of it)."""
         self.replace_cycle(cycle, None)
+        cycle = self._settled(told, at_ms)
         record = StoppedCycle(
             metric=cycle.metric,
             number=cycle.number,
@@ -174,11 +211,12 @@ class Run:
             retracted=retracted,
             at_risk_ms=cycle.at_risk_ms,
             policy_version=cycle.policy_version,
+            said=cycle.said,
         )
         others = tuple(s for s in self.state.stopped if s.metric is not cycle.metric)
         self.state = evolve(self.state, stopped=(*others, record))
 
-    def maybe_correct_stopped(self, metric: Metric, at_ms: int) -> None:
+    def maybe_correct_stopped(self, metric: Metric, at_ms: int, stop: Stop) -> None:
         """A stop older than the recorded one: if it proves a missed cycle met, say so.
 
         Only for metrics that never pause (the working time is then exact from the start).
@@ -191,29 +229,33 @@ class Run:
         ):
             return
         elapsed = self.level.calendar.elapsed(last.started_ms, at_ms)
-        if elapsed > last.target_ms:
+        if not _met(elapsed, last.target_ms, at_ms, last.due_ms):
             return
+        told = last
         if not last.retracted:
-            self.emit(SlaEventKind.RETRACTED, last, at_ms=at_ms, elapsed_ms=elapsed)
-        self.emit(SlaEventKind.MET, last, at_ms=at_ms, elapsed_ms=elapsed)
+            told = self.emit(SlaEventKind.RETRACTED, told, at_ms=at_ms, elapsed_ms=elapsed)
+        told = self.emit(SlaEventKind.MET, told, at_ms=at_ms, elapsed_ms=elapsed, stop=stop)
         corrected = evolve(
-            last, stopped_ms=at_ms, elapsed_ms=elapsed, outcome=SlaEventKind.MET, retracted=True
+            told, stopped_ms=at_ms, elapsed_ms=elapsed, outcome=SlaEventKind.MET, retracted=True
         )
         others = tuple(s for s in self.state.stopped if s.metric is not metric)
         self.state = evolve(self.state, stopped=(*others, corrected))
 
-    def cancel_all(self, at_ms: int, reason: CancelReason) -> None:
+    def cancel_all(self, at_ms: int, reason: CancelReason, stop: Stop) -> None:
         for cycle in self.state.open_cycles:
-            self.cancel(cycle, at_ms, reason)
+            self.cancel(cycle, at_ms, reason, stop)
         self.state = evolve(self.state, closed=True)
 
     # pausing
 
     def pause(self, cycle: Cycle, at_ms: int) -> None:
+        """Stop the clock at ``at_ms``: the thresholds not yet reached become NEVER."""
         if cycle.paused:
             return
-        used = self.elapsed(cycle, max(at_ms, cycle.run_started_ms))
-        self.replace_cycle(cycle, evolve(cycle, used_ms=used, paused=True))
+        at = max(at_ms, cycle.run_started_ms)
+        used = self.elapsed(cycle, at)
+        paused = evolve(cycle, used_ms=used, paused=True, run_started_ms=at)
+        self.replace_cycle(cycle, self._schedule(paused))
 
     def resume(self, cycle: Cycle, at_ms: int) -> None:
         if not cycle.paused:
@@ -244,12 +286,12 @@ class Run:
         already used; the rest runs on the new level's target and calendar from ``at_ms``.
         A metric the new level does not track is cancelled."""
         target = self.level.target_ms(cycle.metric)
-        if target is None:
-            self.emit(
+        if target is None:  # the working time used was measured on the old level
+            told = self.emit(
                 SlaEventKind.CANCELLED, cycle, at_ms=at_ms, elapsed_ms=used_ms,
-                reason=CancelReason.LEVEL_CHANGED,
+                reason=CancelReason.LEVEL_CHANGED, stop=Stop.LEVEL_CHANGED,
             )  # fmt: skip
-            self._close(cycle, at_ms, used_ms, SlaEventKind.CANCELLED, retracted=False)
+            self._close(cycle, told, at_ms, used_ms, SlaEventKind.CANCELLED, retracted=False)
             return
         moved = evolve(
             cycle,
@@ -258,14 +300,13 @@ class Run:
             run_started_ms=max(at_ms, cycle.run_started_ms),
             policy_version=self.policy.version,
         )
-        if not moved.paused:
-            moved = self._schedule(moved)
-        self.replace_cycle(cycle, moved)
+        moved = self._schedule(moved)  # paused too: a target already used up is due now
         if previous is not None:
-            self.emit(
+            moved = self.emit(
                 SlaEventKind.LEVEL_CHANGED, moved, at_ms=at_ms, elapsed_ms=used_ms,
                 previous_level=previous,
             )  # fmt: skip
+        self.replace_cycle(cycle, moved)
 
     # context
 
@@ -284,3 +325,22 @@ class Run:
     def record_reply(self, at_ms: int) -> None:
         times = tuple(sorted((*self.state.reply_times, at_ms)))[-REPLY_WINDOW:]
         self.state = evolve(self.state, reply_times=times)
+
+
+def _reached(calendar: Calendar, start_ms: int, left_ms: int, before_ms: int, paused: bool) -> int:
+    """When the working time reaches a threshold ``left_ms`` of working time after
+    ``start_ms`` (the run's start, or the pause). Reached already (``left_ms`` <= 0): the
+    instant it was reached, ``before_ms``, if it lies before this run, else the run's
+    start. Not reached: on the calendar, or never while paused."""
+    if left_ms > 0:
+        return NEVER if paused else calendar.add(start_ms, left_ms)
+    if 0 < before_ms <= start_ms:
+        return before_ms
+    return start_ms
+
+
+def _met(elapsed_ms: int, target_ms: int, at_ms: int, due_ms: int) -> bool:
+    """A stop at ``at_ms`` meets the target: less working time than the target, or all of
+    it and no later than due. (After due in closed hours the working time is still the
+    target; that stop is late all the same: met means "at or before due", always.)"""
+    return elapsed_ms < target_ms or (elapsed_ms == target_ms and at_ms <= due_ms)

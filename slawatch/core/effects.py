@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from slawatch.core.sla import CancelReason, Metric, SlaEventKind
+from slawatch.core.sla import CancelReason, Metric, SlaEventKind, Stop
 from slawatch.core.state import Context
 
 
@@ -35,8 +35,12 @@ class SlaEvent:
     #: The cycle's at-risk instant (event time) as scheduled when this was decided.
     at_risk_ms: int = 0
     reason: CancelReason | None = None
+    #: On final kinds: what stopped the cycle.
+    stop: Stop | None = None
     #: For ``level_changed``: the level before.
     previous_level: str | None = None
+    #: This event's number among its cycle's events (1, 2, …: a later one is larger).
+    sequence: int = 0
 
     @property
     def event_id(self) -> str:

@@ -29,7 +29,7 @@ from slawatch.core.events import (
     TicketCreated,
     TicketUpdated,
 )
-from slawatch.core.sla import CancelReason, Metric, SlaEventKind
+from slawatch.core.sla import CancelReason, Metric, SlaEventKind, Stop
 from slawatch.core.state import evolve
 
 E = TypeVar("E", bound=InputEvent)
@@ -71,17 +71,17 @@ def _reply_waiting_metric_started(run: Run, metric: Metric, at_ms: int) -> None:
     if cycle is not None:
         reply = run.first_reply_at_or_after(at_ms)
         if reply is not None:  # the answer arrived before the question: settle at once
-            run.stop(cycle, reply)
+            run.stop(cycle, reply, Stop.REPLIED)
 
 
-def _agent_replied(run: Run, metrics: tuple[Metric, ...], at_ms: int) -> None:
+def _agent_replied(run: Run, metrics: tuple[Metric, ...], at_ms: int, stop: Stop) -> None:
     run.record_reply(at_ms)
     for metric in metrics:
         cycle = run.state.open_cycle(metric)
         if cycle is not None and cycle.started_ms <= at_ms:
-            run.stop(cycle, at_ms)
+            run.stop(cycle, at_ms, stop)
         else:
-            run.maybe_correct_stopped(metric, at_ms)
+            run.maybe_correct_stopped(metric, at_ms, stop)
 
 
 def _custom_fields(fields: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
@@ -113,6 +113,7 @@ def _opening_context(run: Run, event: TicketCreated | ChatStarted) -> dict[str, 
         "tags": tuple(event.tags),
         "custom_fields": _custom_fields(event.custom_fields),
         "created_via_invitation": event.created_via_invitation,
+        "requester": event.requester if isinstance(event, TicketCreated) else event.customer,
         "created_ms": t,
         # an update read before the opening (out of order) may have changed it later
         "changed_ms": max(t, run.state.context.changed_ms or t),
@@ -148,7 +149,7 @@ def _ticket_created(run: Run, event: TicketCreated) -> None:
     if cycle is not None:
         reply = run.first_reply_at_or_after(t)
         if reply is not None:
-            run.stop(cycle, reply)
+            run.stop(cycle, reply, Stop.REPLIED)
 
 
 @handles(MessageReceived)
@@ -165,7 +166,7 @@ def _message_received(run: Run, event: MessageReceived) -> None:
         cycle = run.start(Metric.FIRST_REPLY, t)
         reply = run.first_reply_at_or_after(t)
         if cycle is not None and reply is not None:
-            run.stop(cycle, reply)
+            run.stop(cycle, reply, Stop.REPLIED)
         return
     if state.open_cycle(Metric.FIRST_REPLY) is not None:
         return
@@ -180,7 +181,7 @@ def _message_sent(run: Run, event: MessageSent) -> None:
     if event.visibility != "public":
         return  # internal notes never stop a reply timer
     _last_message(run, "agent", event.occurred_at)
-    _agent_replied(run, (Metric.FIRST_REPLY, Metric.NEXT_REPLY), event.occurred_at)
+    _agent_replied(run, (Metric.FIRST_REPLY, Metric.NEXT_REPLY), event.occurred_at, Stop.REPLIED)
 
 
 @handles(TicketUpdated)
@@ -198,7 +199,7 @@ def _ticket_updated(run: Run, event: TicketUpdated) -> None:
         run.set_context(changed_ms=t)
     if changes.get("deleted"):
         run.set_context(deleted=True)
-        run.cancel_all(t, CancelReason.DELETED)
+        run.cancel_all(t, CancelReason.DELETED, Stop.DELETED)
         return
     old = run.state.context.status
     new = changes.get("status", old)
@@ -209,14 +210,14 @@ def _ticket_updated(run: Run, event: TicketUpdated) -> None:
     pause_statuses = run.level.pause_statuses
     resolution = run.state.open_cycle(Metric.RESOLUTION)
     if new == "closed":
-        run.cancel_all(t, CancelReason.CLOSED)
+        run.cancel_all(t, CancelReason.CLOSED, Stop.CLOSED)
     elif new == "solved":
         for metric in (Metric.FIRST_REPLY, Metric.NEXT_REPLY):
             cycle = run.state.open_cycle(metric)
             if cycle is not None:
-                run.cancel(cycle, t, CancelReason.SOLVED)
+                run.cancel(cycle, t, CancelReason.SOLVED, Stop.SOLVED)
         if resolution is not None:
-            run.stop(resolution, t)
+            run.stop(resolution, t, Stop.SOLVED)
     elif old == "solved":
         # Reopened: resolution resumes with the working time already used.
         last = run.state.last_stopped(Metric.RESOLUTION)
@@ -248,7 +249,7 @@ def _chat_message(run: Run, event: ChatMessage) -> None:
     if event.author == "agent":
         if event.agent:
             run.set_context(assignee=event.agent)
-        _agent_replied(run, (Metric.CHAT_REPLY,), t)
+        _agent_replied(run, (Metric.CHAT_REPLY,), t, Stop.REPLIED)
     else:
         _reply_waiting_metric_started(run, Metric.CHAT_REPLY, t)
 
@@ -266,9 +267,9 @@ def _chat_ended(run: Run, event: ChatEnded) -> None:
     cycle = run.state.open_cycle(Metric.CHAT_REPLY)
     if cycle is not None:
         if run.elapsed(cycle, t) > cycle.target_ms:
-            run.stop(cycle, t)  # the customer waited past due: missed
+            run.stop(cycle, t, Stop.CHAT_ENDED)  # the customer waited past due: missed
         else:
-            run.cancel(cycle, t, CancelReason.CHAT_ENDED)
+            run.cancel(cycle, t, CancelReason.CHAT_ENDED, Stop.CHAT_ENDED)
     run.state = evolve(run.state, closed=True)
 
 
@@ -284,6 +285,7 @@ def _call_queued(run: Run, event: CallQueued) -> None:
     run.set_context(
         channel="phone",
         queue=event.queue,
+        requester=event.caller,
         priority=event.priority,
         department=event.department,
         tags=tuple(event.tags),
@@ -299,25 +301,25 @@ def _call_queued(run: Run, event: CallQueued) -> None:
 @handles(CallAnswered)
 def _call_answered(run: Run, event: CallAnswered) -> None:
     run.set_context(assignee=event.agent)
-    _agent_replied(run, (Metric.CALL_ANSWER,), event.occurred_at)
+    _agent_replied(run, (Metric.CALL_ANSWER,), event.occurred_at, Stop.ANSWERED)
 
 
-def _caller_left(run: Run, at_ms: int) -> None:
+def _caller_left(run: Run, at_ms: int, stop: Stop) -> None:
     cycle = run.state.open_cycle(Metric.CALL_ANSWER)
     if cycle is not None:
         waited = run.elapsed(cycle, at_ms)
         if at_ms - cycle.started_ms < run.policy.short_abandon_ms:
-            run.cancel(cycle, at_ms, CancelReason.SHORT_ABANDON)
+            run.cancel(cycle, at_ms, CancelReason.SHORT_ABANDON, stop)
         elif waited <= cycle.target_ms:
-            run.cancel(cycle, at_ms, CancelReason.ABANDONED_BEFORE_DUE)
+            run.cancel(cycle, at_ms, CancelReason.ABANDONED_BEFORE_DUE, stop)
         else:
-            run.stop(cycle, at_ms)  # abandoned after due: missed
+            run.stop(cycle, at_ms, stop)  # abandoned after due: missed
     run.state = evolve(run.state, closed=True)
 
 
 @handles(CallAbandoned)
 def _call_abandoned(run: Run, event: CallAbandoned) -> None:
-    _caller_left(run, event.occurred_at)
+    _caller_left(run, event.occurred_at, Stop.ABANDONED)
 
 
 @handles(CallTransferred)
@@ -328,7 +330,7 @@ def _call_transferred(run: Run, event: CallTransferred) -> None:
     if event.to_queue:
         cycle = run.state.open_cycle(Metric.CALL_ANSWER)
         if cycle is not None:
-            run.cancel(cycle, t, CancelReason.TRANSFERRED)
+            run.cancel(cycle, t, CancelReason.TRANSFERRED, Stop.TRANSFERRED)
         run.set_context(queue=event.to_queue)
         run.apply_rules(t)
         run.start(Metric.CALL_ANSWER, t)
@@ -338,7 +340,7 @@ def _call_transferred(run: Run, event: CallTransferred) -> None:
 
 @handles(CallEnded)
 def _call_ended(run: Run, event: CallEnded) -> None:
-    _caller_left(run, event.occurred_at)
+    _caller_left(run, event.occurred_at, Stop.CALL_ENDED)
 
 
 _unhandled = [cls.__name__ for cls in EVENT_CLASSES if cls not in HANDLERS]

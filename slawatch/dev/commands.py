@@ -86,6 +86,22 @@ def _run_bench_policy(args: argparse.Namespace) -> int:
     return run_policy_bench(events=args.events, repeats=args.repeats, out=args.out)
 
 
+def _run_bench_reports(args: argparse.Namespace) -> int:
+    from slawatch.dev.bench_reports import run_reports_bench
+
+    for name in ("events", "cycles", "requests", "runs"):
+        if getattr(args, name) < 1:
+            raise SlawatchError(f"--{name}: must be at least 1")
+    return run_reports_bench(
+        events=args.events,
+        cycles=args.cycles,
+        requests=args.requests,
+        runs=args.runs,
+        db=args.db,
+        out=args.out,
+    )
+
+
 def _run_embedded(args: argparse.Namespace) -> int:
     from slawatch.dev.embedded import EmbeddedBroker, EmbeddedRedis
     from slawatch.dev.processes import Stopped, raising_stopped
@@ -168,6 +184,26 @@ def add_bench_policy(commands: argparse._SubParsersAction[argparse.ArgumentParse
     bench_policy.add_argument("--repeats", type=int, default=3, help="runs per figure (median)")
     bench_policy.add_argument("--out", type=Path, default=Path("bench-results/policy.json"))
     bench_policy.set_defaults(run=_run_bench_policy)
+
+
+def add_bench_reports(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bench = commands.add_parser(
+        "bench-reports",
+        help="measure the SLA log sink into PostgreSQL and the reports over a large log",
+    )
+    bench.add_argument("--events", type=int, default=300_000, help="SLA events for (a), (b)")
+    bench.add_argument("--cycles", type=int, default=1_000_000, help="log rows for (c)")
+    bench.add_argument("--requests", type=int, default=20, help="timed requests per report")
+    bench.add_argument("--runs", type=int, default=3, help="runs of (a) and (b) (median)")
+    bench.add_argument(
+        "--db",
+        default=None,
+        metavar="URL",
+        help="PostgreSQL server to create the databases on (default: a throwaway cluster "
+        "of Debian's postgresql)",
+    )
+    bench.add_argument("--out", type=Path, default=Path("bench-results/reports.json"))
+    bench.set_defaults(run=_run_bench_reports)
 
 
 def add_embedded(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -294,7 +294,11 @@ async def _run_until_stopped(
                 raise SlawatchError(f"the worker was not ready within 90 s; see {log}")
             await asyncio.sleep(0.2)
         web = f"http://127.0.0.1:{settings.web_port}"
-        print(f"worker ready: wallboard {web}/wallboard, metrics {web}/metrics", flush=True)
+        print(
+            f"worker ready: wallboard {web}/wallboard, reports {web}/reports, "
+            f"metrics {web}/metrics",
+            flush=True,
+        )
         await out.start()
         start_ms = int(time.time() * 1000)
         messages = generate_traffic(

@@ -30,6 +30,7 @@ from slawatch.core.kpi import QueueSettings
 from slawatch.core.policy import PolicyError, SlaLevel, SlaPolicy
 from slawatch.core.rules import RuleError, RuleSet
 from slawatch.policy.calendars import read_calendars
+from slawatch.policy.credits import read_credits
 from slawatch.policy.levels import MAX_NAME_CHARS, read_levels
 from slawatch.policy.problems import PolicyFileError, PolicyReader, Problem
 from slawatch.policy.queues import read_queue_defaults, read_queues
@@ -47,6 +48,7 @@ TOP_LEVEL = (
     "rules",
     "queue_defaults",
     "queues",
+    "credits",
 )
 
 
@@ -134,6 +136,7 @@ def _parse(text: str, r: PolicyReader) -> SlaPolicy | None:
     queues: dict[str, QueueSettings | None] = {}
     if "queues" in top:
         queues = read_queues(r, top["queues"][1], queue_defaults)
+    credits = read_credits(r, top["credits"][1], set(levels)) if "credits" in top else []
     if r.problems or default is None:
         return None
     try:
@@ -144,6 +147,7 @@ def _parse(text: str, r: PolicyReader) -> SlaPolicy | None:
             short_abandon_ms=short_abandon,
             queue_defaults=queue_defaults,
             queues={name: queue for name, queue in queues.items() if queue is not None},
+            credits=tuple(term for term in credits if term is not None),
         )
     except (PolicyError, RuleError) as exc:  # checked above; kept as a last line of defence
         r.problems.append(Problem(1, "(policy)", str(exc)))
@@ -176,4 +180,5 @@ def summary(policy: SlaPolicy) -> str:
         f"policy {policy.version}: {len(policy.levels)} levels, {len(policy.rules.rules)} rules, "
         f"{len(calendars)} business calendars in use, default level {policy.default_level}"
         + (f", {len(policy.queues)} queues with their own settings" if policy.queues else "")
+        + (f", {len(policy.credits)} credit terms" if policy.credits else "")
     )

@@ -18,8 +18,18 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from slawatch.core.credits import CUSTOMER_KEYS, MAX_MONEY, SCOPE_FIELDS
 from slawatch.core.rules import CUSTOM_PREFIX, FIELDS, OPERATORS
 from slawatch.policy.calendars import ALWAYS_OPEN, CALENDAR_KEYS, DAILY, DAYS, EXCEPTION_KINDS
+from slawatch.policy.credits import (
+    CREDIT_KEYS,
+    MAX_CREDIT_TERMS,
+    MAX_SCOPE_VALUES,
+    MAX_TIERS,
+    MONEY_PATTERN,
+    PERCENT_PATTERN,
+    TIER_KEYS,
+)
 from slawatch.policy.levels import LEVEL_KEYS, MAX_NAME_CHARS, METRICS, PAUSE_STATUSES
 from slawatch.policy.loading import TOP_LEVEL
 from slawatch.policy.queues import GOAL_PERCENT, MAX_QUEUES, QUEUE_KEYS
@@ -31,7 +41,7 @@ POLICY_SCHEMA_VERSION = 1
 POLICY_SCHEMA_FILE = f"policy.v{POLICY_SCHEMA_VERSION}.json"
 DESCRIPTION = (
     "An SLA policy: business-hours calendars, levels of targets, ordered rules, "
-    "call queues' service-level targets."
+    "call queues' service-level targets, SLA credits."
 )
 
 _DURATION = {"type": "string", "pattern": r"^\s*[0-9]+(\.[0-9]+)?\s*(ms|s|m|h|d)\s*$"}
@@ -153,6 +163,85 @@ def _queue(what: str) -> dict[str, Any]:
     }
 
 
+def _credit_term() -> dict[str, Any]:
+    percent = {"type": "string", "pattern": PERCENT_PATTERN}
+    names = {
+        "oneOf": [
+            {"type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS},
+            {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_SCOPE_VALUES,
+                "uniqueItems": True,
+                "items": {"type": "string", "minLength": 1, "maxLength": MAX_NAME_CHARS},
+            },
+        ]
+    }
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "oneOf": [{"required": [scope]} for scope in SCOPE_FIELDS],
+        "properties": _properties(
+            "a credit term",
+            CREDIT_KEYS,
+            {
+                "name": {"type": "string", "maxLength": MAX_NAME_CHARS},
+                "level": {**names, "description": "The cycles of these levels."},
+                "customer_group": {**names, "description": "The cycles of these groups."},
+                "tenant": {**names, "description": "The cycles of these tenants."},
+                "metrics": {
+                    "oneOf": [
+                        {"enum": list(METRICS)},
+                        {
+                            "type": "array",
+                            "minItems": 1,
+                            "uniqueItems": True,
+                            "items": {"enum": list(METRICS)},
+                        },
+                    ],
+                    "description": "Only these metrics' cycles count (default: every metric).",
+                },
+                "customer_key": {
+                    "enum": list(CUSTOMER_KEYS),
+                    "description": "Who is owed: each cycle's tenant or customer group "
+                    "(default: the scope's own field; tenant for a level).",
+                },
+                "tiers": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": MAX_TIERS,
+                    "description": "Highest threshold first; the lowest one reached applies.",
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": list(TIER_KEYS),
+                        "properties": _properties(
+                            "a credit tier",
+                            TIER_KEYS,
+                            {
+                                "below": {**percent, "description": "Compliance under this."},
+                                "credit": {**percent, "description": "Of the monthly fee."},
+                            },
+                        ),
+                    },
+                },
+                "per_missed": {
+                    "oneOf": [
+                        {"type": "number", "exclusiveMinimum": 0, "maximum": int(MAX_MONEY)},
+                        {"type": "string", "pattern": MONEY_PATTERN},
+                    ],
+                    "description": "Owed per missed cycle, in the customer's currency.",
+                },
+                "cap": {**percent, "description": "At most this share of the monthly fee."},
+            },
+        ),
+        "allOf": [
+            {"oneOf": [{"required": ["tiers"]}, {"required": ["per_missed"]}]},
+            {"if": {"required": ["cap"]}, "then": {"required": ["per_missed"]}},
+        ],
+    }
+
+
 def _rule() -> dict[str, Any]:
     return {
         "type": "object",
@@ -268,6 +357,13 @@ def policy_json_schema() -> dict[str, Any]:
                     "additionalProperties": _queue("a queue"),
                     "description": "Call queues with their own settings; a key left out is "
                     "queue_defaults' one.",
+                },
+                "credits": {
+                    "type": "array",
+                    "maxItems": MAX_CREDIT_TERMS,
+                    "items": _credit_term(),
+                    "description": "SLA credits: what is owed back per customer and month "
+                    "for missed commitments.",
                 },
             },
         ),

@@ -22,9 +22,8 @@ from slawatch.core.events import InputEvent
 from slawatch.core.partitioning import partition_for
 from slawatch.core.policy import SlaPolicy
 from slawatch.core.scheduler import MemoryStore, PartitionScheduler, Tick
-from slawatch.core.state import ConversationState, Cycle
-from slawatch.core.timestamps import format_timestamp_ms
-from slawatch.schemas.cycle_log import CycleLog
+from slawatch.core.state import NEVER, ConversationState, Cycle
+from slawatch.schemas.cycle_log import CycleLog, CycleRecord
 from slawatch.schemas.sla_events import to_record
 from slawatch.schemas.validation import EventValidator, Rejection
 
@@ -56,27 +55,10 @@ class ReplayReport:
         )
 
 
-def _quiet_record(state: ConversationState, cycle: Cycle) -> dict[str, Any]:
-    """The log record of an open cycle without SLA events (paused, or not yet at risk)."""
-    context = state.context
-    return {
-        "conversation_key": state.key,
-        "conversation_kind": context.kind.value,
-        "conversation_id": context.conversation_id,
-        "tenant": context.tenant,
-        "metric": cycle.metric.value,
-        "cycle": cycle.number,
-        "level": context.level,
-        "policy_version": cycle.policy_version,
-        "target_s": cycle.target_ms / 1000,
-        "started_at": format_timestamp_ms(cycle.started_ms),
-        "due_at": None if cycle.paused else format_timestamp_ms(cycle.due_ms),
-        "stopped_at": None,
-        "status": "open",
-        "business_seconds": None,
-        "at_risk_at": None,
-        "breached_at": None,
-    }
+def _quiet_record(state: ConversationState, cycle: Cycle) -> CycleRecord:
+    """The log record of an open cycle without SLA events (paused, or not yet at risk): no
+    due while it is paused short of its target."""
+    return CycleRecord.quiet(state, cycle, None if cycle.due_ms >= NEVER else cycle.due_ms)
 
 
 def replay(
@@ -90,7 +72,8 @@ def replay(
     late_after_ms: int = 5000,
 ) -> tuple[list[dict[str, Any]], ReplayReport]:
     """Apply every event of ``lines`` and return the SLA log as of ``as_of_ms``, sorted by
-    conversation, metric and cycle.
+    conversation, metric and cycle: the rows of :class:`~slawatch.schemas.cycle_log.CycleLog`
+    (instants in epoch ms; :func:`~slawatch.schemas.cycle_log.as_text` for the JSONL form).
 
     Lines are checked as ingest checks them, with ``as_of_ms`` as the clock: an event more
     than ``max_future_skew_ms`` after it is refused as from the future (as the stream
@@ -112,7 +95,7 @@ def replay(
         for chunk in _chunks(_valid_events(lines, validator, report)):
             shard.apply(chunk)
         shard.finish()
-        return list(shard.log.records()), report
+        return list(shard.log.rows()), report
     global _JOB
     events = list(_valid_events(lines, validator, report))
     shards = [partition_for(event.key, jobs) for event in events]
@@ -188,7 +171,7 @@ def _run_shard(shard: int) -> tuple[list[dict[str, Any]], ReplayReport]:
     for chunk in _chunks(mine):
         replayer.apply(chunk)
     replayer.finish()
-    return list(replayer.log.records()), report
+    return list(replayer.log.rows()), report
 
 
 class _Shard:

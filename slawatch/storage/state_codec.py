@@ -70,8 +70,9 @@ from typing import Any
 import orjson
 
 from slawatch.core.keys import ConversationKind
+from slawatch.core.machine import next_deadline
 from slawatch.core.sla import Metric, SlaEventKind
-from slawatch.core.state import Context, ConversationState, Cycle, StoppedCycle
+from slawatch.core.state import NEVER, Context, ConversationState, Cycle, StoppedCycle, evolve
 
 _DEADLINE = struct.Struct(">q")
 _DEADLINE_AND_FORMAT = struct.Struct(">qB")
@@ -186,10 +187,43 @@ _LAYOUT_1: Layout = {
     ),
 }
 
+#: Format 3: the context's requester, the number of events said of each cycle; and a
+#: paused cycle's due and at-risk instants it has not reached are NEVER (formats 1 and 2
+#: kept stale ones: see :func:`_paused_instants_known`).
+_LAYOUT_3: Layout = {
+    **_LAYOUT_1,
+    Context: (*_LAYOUT_1[Context], ("requester", OPT_TEXT)),
+    Cycle: (*_LAYOUT_1[Cycle], ("said", AS_IS)),
+    StoppedCycle: (*_LAYOUT_1[StoppedCycle], ("said", AS_IS)),
+}
+
 #: Every format this slawatch reads, by version. Released layouts never change.
-LAYOUTS: dict[int, Layout] = {1: _LAYOUT_1, 2: _LAYOUT_1}
+LAYOUTS: dict[int, Layout] = {1: _LAYOUT_1, 2: _LAYOUT_1, 3: _LAYOUT_3}
 #: The format :func:`encode_state` writes.
-CURRENT_FORMAT = 2
+CURRENT_FORMAT = 3
+
+
+def _paused_instants_known(state: ConversationState) -> ConversationState:
+    """A state of format 1 or 2 as format 3 means it.
+
+    Those formats kept a paused cycle's due and at-risk instants as scheduled before the
+    pause, reached or not; format 3 says NEVER for the ones not reached, which is what
+    lets :func:`~slawatch.core.machine.advance` look at paused cycles. The due was reached
+    when the working time used covers the target; the at-risk instant when it was
+    declared, or when the due was reached (the threshold lies before the target)."""
+    if not any(cycle.paused for cycle in state.open_cycles):
+        return state
+    cycles = []
+    for cycle in state.open_cycles:
+        if cycle.paused:
+            due_reached = cycle.used_ms >= cycle.target_ms
+            cycle = evolve(
+                cycle,
+                due_ms=cycle.due_ms if due_reached else NEVER,
+                at_risk_ms=cycle.at_risk_ms if due_reached or cycle.at_risk_sent else NEVER,
+            )
+        cycles.append(cycle)
+    return evolve(state, open_cycles=tuple(cycles))
 
 
 # --- code generation ----------------------------------------------------------------------
@@ -309,8 +343,14 @@ def encode_state(state: ConversationState, deadline_ms: int | None) -> bytes:
 
 
 def deadline_of(data: bytes) -> int | None:
-    """The next deadline stored in front of an encoded state, without decoding it."""
+    """The next deadline stored in front of an encoded state, without decoding it.
+
+    Except for a state written before format 3: its prefix left paused cycles out, which
+    may now have one (a due they passed before their pause), so it is decoded and its
+    deadline computed, once, until the state is written again in the current format."""
     (deadline,) = _DEADLINE.unpack_from(data)
+    if len(data) > _DEADLINE.size and data[_DEADLINE.size] != CURRENT_FORMAT:  # 1, 2
+        return next_deadline(decode_state(data))
     return None if deadline == NO_DEADLINE else int(deadline)
 
 
@@ -331,7 +371,7 @@ def decode_state(data: bytes) -> ConversationState:
     if version == CURRENT_FORMAT:
         state = _decode_current_body(orjson.loads(data[start + 1 :]))
     elif version == _FORMAT_1_BODY_START:
-        state = _decode_format_1_body(orjson.loads(data[start:]))
+        state = _paused_instants_known(_decode_format_1_body(orjson.loads(data[start:])))
     else:
         decoder = _DECODERS.get(version)
         if decoder is None or version == 1:  # format 1 has no format byte
@@ -341,4 +381,6 @@ def decode_state(data: bytes) -> ConversationState:
                 f"to {CURRENT_FORMAT}: was it written by a newer slawatch?"
             )
         state = decoder(orjson.loads(data[start + 1 :]))
+        if version < 3:
+            state = _paused_instants_known(state)
     return state

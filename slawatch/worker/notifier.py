@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 
 import mode
-from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from slawatch.alerting.config import RoutingConfig, load_routing
 from slawatch.alerting.metrics import NotifierMetrics
@@ -21,6 +21,7 @@ from slawatch.alerting.notifier import Notifier
 from slawatch.config.settings import Settings
 from slawatch.core.clock import Clock, SystemClock
 from slawatch.errors import ConfigError
+from slawatch.worker.pages import ServicePages
 
 log = logging.getLogger(__name__)
 
@@ -53,45 +54,12 @@ def build_notifier(
     )
 
 
-class NotifierPages(mode.Service):
-    """``/healthz``, ``/readyz`` (Redis reachable and the notifier's group joined) and
-    ``/metrics`` of a standalone notifier."""
-
-    def __init__(self, settings: Settings, notifier: Notifier, registry: CollectorRegistry) -> None:
-        super().__init__()
-        self.settings = settings
-        self.notifier = notifier
-        self.registry = registry
-        self.runner: web.AppRunner | None = None
-
-    async def on_start(self) -> None:
-        app = web.Application()
-        app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/readyz", self._readyz)
-        app.router.add_get("/metrics", self._metrics)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, self.settings.web_host, self.settings.web_port)
-        await site.start()
-
-    async def on_stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
-
-    async def _healthz(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "alive", "worker_id": self.settings.worker_id})
-
-    async def _readyz(self, request: web.Request) -> web.Response:
-        consumer = self.notifier.consumer
-        joined = consumer is not None and bool(consumer.assignment())
-        redis_ok = not self.notifier.redis_failing
-        body = {"ready": joined and redis_ok, "group_joined": joined, "redis": redis_ok}
-        return web.json_response(body, status=200 if body["ready"] else 503)
-
-    async def _metrics(self, request: web.Request) -> web.Response:
-        return web.Response(
-            body=generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )
+def notifier_readiness(notifier: Notifier) -> dict[str, Any]:
+    """A standalone notifier is ready once its group is joined and Redis answers."""
+    consumer = notifier.consumer
+    joined = consumer is not None and bool(consumer.assignment())
+    redis_ok = not notifier.redis_failing
+    return {"ready": joined and redis_ok, "group_joined": joined, "redis": redis_ok}
 
 
 def run_notifier(settings: Settings) -> None:
@@ -117,7 +85,7 @@ def run_notifier(settings: Settings) -> None:
     )
     worker = mode.Worker(
         notifier,
-        NotifierPages(settings, notifier, registry),
+        ServicePages(settings, registry, lambda: notifier_readiness(notifier)),
         loop=loop,
         loglevel=settings.log_level.upper(),
         redirect_stdouts=False,

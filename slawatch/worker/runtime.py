@@ -31,7 +31,9 @@ from slawatch.streams.registry import WorkerRegistry
 from slawatch.streams.topics import ensure_topics
 from slawatch.web.access import access_middleware, web_token
 from slawatch.web.live import LivePublisher
+from slawatch.web.reports import ReportsApi, add_report_routes
 from slawatch.web.wallboard import LiveHub, add_wallboard_routes, root_to_wallboard
+from slawatch.worker.log_sink import build_log_sink
 from slawatch.worker.notifier import build_notifier, routing_of
 
 log = logging.getLogger(__name__)
@@ -88,11 +90,14 @@ class WorkerRuntime:
         self.policy_follower = PolicyFollower(settings, policy, self._switch_policy, self.metrics)
         self.worker_registry = WorkerRegistry(settings, self.status, self.clock)
         self.notifier = build_notifier(settings, self.registry, self.clock, routing)
+        self.log_sink = build_log_sink(settings, self.registry, self.clock)
         self.live_publisher = LivePublisher(settings, self.timers, self.clock)
         self.live_hub = LiveHub(settings, self.timers.queue_settings, self.clock)
         self._register_pages()
         # Faust's aiohttp driver holds the aiohttp application (its interface type does not).
         add_wallboard_routes(cast(Any, self.app.web).web_app, self.live_hub)
+        self.reports = ReportsApi(settings, self.clock, lambda: self.timers.policy.credits)
+        add_report_routes(cast(Any, self.app.web).web_app, self.reports)
 
     # --- readiness and status -----------------------------------------------------------
 
@@ -174,6 +179,8 @@ class WorkerRuntime:
                 "policy_version": self.policy_follower.current.version,
                 "redis": "ok" if await self.worker_registry.reachable() else "unreachable",
             }
+            if self.log_sink is not None:  # reports lag while it is down; SLAs do not
+                body["log_store"] = "unreachable" if self.log_sink.store_failing else "ok"
             return web.json(body, status=200 if ready else 503)
 
         @app.page("/metrics")
@@ -198,6 +205,8 @@ class WorkerRuntime:
         ]
         if self.notifier is not None:
             services.append(self.notifier)
+        if self.log_sink is not None:
+            services.append(self.log_sink)
         worker = faust.Worker(
             self.app,
             *services,

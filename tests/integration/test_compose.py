@@ -63,7 +63,10 @@ def test_the_stack_has_what_the_product_needs() -> None:
     assert services["kafka"]["image"].startswith("apache/kafka:")
     assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert services["simulator"]["profiles"] == ["simulator"]
-    assert {"redis", "prometheus", "grafana", "alertmanager"} <= set(services)
+    assert {"redis", "prometheus", "grafana", "alertmanager", "postgres"} <= set(services)
+    # the workers' log sinks share one SLA log database (a SQLite file each would split it)
+    urls = {services[w]["environment"]["SLAWATCH_LOG_STORE_URL"] for w in workers}
+    assert len(urls) == 1 and urls.pop().startswith("postgresql://")
     scrape = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
     targets = scrape["scrape_configs"][0]["static_configs"][0]["targets"]
     assert sorted(t.split(":")[0] for t in targets) == sorted(workers)

@@ -1,5 +1,6 @@
 """The same events through the live pipeline on the real broker and through ``slawatch
-replay`` give the same SLA log, cycle for cycle (README, replay)."""
+replay`` give the same SLA log, cycle for cycle (README, replay); and the log sink inside
+the worker stores that log in its database, row for row."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from slawatch.dev.simulator.output import publish
 from slawatch.dev.simulator.traffic import Malformation, TrafficProfile, generate_traffic
 from slawatch.policy import load_policy
 from slawatch.replay.engine import replay
-from slawatch.schemas.cycle_log import cycle_log
+from slawatch.reports.filters import LogFilter
+from slawatch.reports.store import LogStore
+from slawatch.schemas.cycle_log import as_text, cycle_log
 from slawatch.schemas.sla_events import SlaEventRecord
 from slawatch.streams.topics import ensure_topics
 from tests.integration.conftest import run
@@ -71,14 +74,22 @@ def test_the_stream_and_the_replay_give_the_same_sla_log(settings_factory, tmp_p
         records = sla_records(
             run(read_until(settings, settings.topic_sla_events, lambda r: len(r) >= emitted))
         )
+        worker.wait_until(
+            lambda: worker.metric("slawatch_log_sink_sla_events_total", outcome="stored")
+            >= len(records), 60, "the log sink",
+        )  # fmt: skip
     finally:
         worker.stop()
     as_of = time.time_ns() // 1_000_000
     stream_log = list(cycle_log(SlaEventRecord(**r) for r in records).records())
+    with LogStore.open(str(settings.log_store), migrate=False) as store:
+        stored = stored_log(store)
+    assert stored == stream_log
 
     # A file has no topics: a message on the wrong input topic cannot be one there.
     lines = [m.value for m in messages if m.malformed is not Malformation.WRONG_TOPIC]
-    replayed, report = replay(lines, load_policy(EXAMPLE_POLICY), as_of_ms=as_of, jobs=2)
+    rows, report = replay(lines, load_policy(EXAMPLE_POLICY), as_of_ms=as_of, jobs=2)
+    replayed = [as_text(row) for row in rows]
 
     assert report.events == valid and report.lines == len(lines)
     by_cycle = {(r["conversation_key"], r["metric"], r["cycle"]): r for r in replayed}
@@ -94,6 +105,23 @@ def test_the_stream_and_the_replay_give_the_same_sla_log(settings_factory, tmp_p
     assert len(replayed) > 1000
     # The comparison covers every status, several levels, and both kinds of calendar.
     statuses = Counter(r["status"] for r in replayed)
-    assert all(statuses[s] > 0 for s in ("met", "breached", "cancelled", "open")), statuses
+    assert all(statuses[s] > 0 for s in ("met", "missed", "breached", "cancelled", "open")), (
+        statuses
+    )
     assert {r["level"] for r in replayed} >= {"vip", "normal"}
     assert any(r["kind"] == "level_changed" for r in records)
+
+
+def stored_log(store: LogStore) -> list[dict]:
+    """Every row of the store, as ``replay`` writes the log, in its order."""
+    rows: list[dict] = []
+    after = None
+    while True:
+        page = store.log_page(LogFilter(), sort="started", descending=False, limit=1000,
+                              after=after)  # fmt: skip
+        rows += page.rows
+        if page.next_cursor is None:
+            break
+        after = page.next_cursor
+    rows.sort(key=lambda r: (r["conversation_key"], r["metric"], r["cycle"]))
+    return [as_text(r) for r in rows]

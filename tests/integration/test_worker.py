@@ -78,6 +78,7 @@ def test_worker_serves_health_readiness_metrics_and_status(worker) -> None:
         "policy_topic_read": True,
         "policy_version": "builtin-1",
         "redis": "ok",
+        "log_store": "ok",
     }
 
     messages = [(b"T-1", orjson.dumps(event("ticket.created", n))) for n in range(3)]

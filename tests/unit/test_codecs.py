@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,6 +12,7 @@ from slawatch.core.machine import advance, next_deadline
 from slawatch.core.sla import Metric, SlaEventKind
 from slawatch.core.state import (
     DEDUP_WINDOW,
+    NEVER,
     REPLY_WINDOW,
     Context,
     ConversationState,
@@ -108,15 +110,78 @@ def test_a_field_added_to_a_record_is_noticed() -> None:
     assert problem is not None and "['new_field']" in problem
 
 
+def as_format_3_means_it(state: ConversationState) -> ConversationState:
+    """Formats 1 and 2 kept a paused cycle's instants as scheduled before its pause; from
+    format 3 the ones it has not reached are NEVER. The legacy paused cycles here reached
+    neither (a test below checks it), and their at-risk was never declared."""
+    cycles = tuple(
+        dataclasses.replace(c, due_ms=NEVER, at_risk_ms=NEVER) if c.paused else c
+        for c in state.open_cycles
+    )
+    return dataclasses.replace(state, open_cycles=cycles)
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_a_state_written_in_format_1_is_still_read(case: LegacyCase) -> None:
     assert case.data[8:9] == b"["  # format 1: no format byte, the JSON body right away
-    assert decode_state(case.data) == case.state
+    expected = as_format_3_means_it(case.state)
+    assert decode_state(case.data) == expected
     assert deadline_of(case.data) == case.deadline_ms
     # written back, it is in the current format
     data = encode_state(decode_state(case.data), case.deadline_ms)
     assert data[8] == CURRENT_FORMAT
-    assert decode_state(data) == case.state
+    assert decode_state(data) == expected
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_a_state_written_in_format_2_is_still_read(case: LegacyCase) -> None:
+    data = case.data[:8] + bytes([2]) + case.data[8:]  # format 2: format 1's body, tagged
+    assert decode_state(data) == as_format_3_means_it(case.state)
+
+
+def test_legacy_paused_cycles_had_reached_nothing() -> None:
+    paused = [c for case in CASES for c in case.state.open_cycles if c.paused]
+    assert paused and all(c.used_ms < c.target_ms and not c.at_risk_sent for c in paused)
+
+
+def test_a_legacy_paused_cycle_past_due_keeps_its_due() -> None:
+    case = next(c for c in CASES if any(cycle.paused for cycle in c.state.open_cycles))
+    cycles = tuple(
+        dataclasses.replace(c, used_ms=c.target_ms + 1) if c.paused else c
+        for c in case.state.open_cycles
+    )
+    state = dataclasses.replace(case.state, open_cycles=cycles)
+    decoded = decode_state(case.data[:8] + bytes([2]) + _format_2_body(state))
+    paused = next(c for c in decoded.open_cycles if c.paused)
+    original = next(c for c in state.open_cycles if c.paused)
+    assert paused.due_ms == original.due_ms < NEVER
+    assert paused.at_risk_ms == original.at_risk_ms < NEVER
+
+
+def test_a_legacy_paused_cycle_past_due_gets_its_deadline_back() -> None:
+    """Formats 1 and 2 left paused cycles out of the deadline in front; one past its due
+    now has one (the breach it owes), so the timer queue rebuilt from prefixes holds it."""
+    case = next(c for c in CASES if any(cycle.paused for cycle in c.state.open_cycles))
+    cycles = tuple(
+        dataclasses.replace(c, used_ms=c.target_ms + 1) if c.paused else c
+        for c in case.state.open_cycles
+    )
+    state = dataclasses.replace(case.state, open_cycles=cycles)
+    legacy = encode_state(state, None)[:8] + bytes([2]) + _format_2_body(state)
+    paused = next(c for c in cycles if c.paused)
+    assert deadline_of(legacy) == next_deadline(decode_state(legacy)) <= paused.due_ms
+    current = encode_state(decode_state(legacy), None)  # once written again: the prefix
+    assert deadline_of(current) is None
+
+
+def _format_2_body(state: ConversationState) -> bytes:
+    """``state`` as format 2 wrote it: without what format 3 appends to the context (the
+    requester) and to open and stopped cycles (the events said of them)."""
+    body = orjson.loads(encode_state(state, None)[9:])
+    body[1] = body[1][:-1]
+    body[2] = [cycle[:-1] for cycle in body[2]]
+    body[3] = [stopped[:-1] for stopped in body[3]]
+    return orjson.dumps(body)
 
 
 def test_format_1_states_cover_what_a_state_holds() -> None:
@@ -169,6 +234,7 @@ contexts = st.builds(
     deleted=st.booleans(),
     last_message_author=opt_texts,
     last_message_ms=opt_ms,
+    requester=opt_texts,
 )
 cycles = st.builds(
     Cycle,
@@ -177,13 +243,14 @@ cycles = st.builds(
     started_ms=ms,
     target_ms=ms,
     run_started_ms=ms,
-    due_ms=ms,
-    at_risk_ms=ms,
+    due_ms=ms | st.just(NEVER),  # a paused cycle's instants not reached
+    at_risk_ms=ms | st.just(NEVER),
     used_ms=ms,
     paused=st.booleans(),
     at_risk_sent=st.booleans(),
     breach_sent=st.booleans(),
     policy_version=texts,
+    said=st.integers(min_value=0, max_value=1000),
 )
 stopped_cycles = st.builds(
     StoppedCycle,
@@ -199,6 +266,7 @@ stopped_cycles = st.builds(
     retracted=st.booleans(),
     at_risk_ms=ms,
     policy_version=texts,
+    said=st.integers(min_value=0, max_value=1000),
 )
 states = st.builds(
     ConversationState,

@@ -115,7 +115,7 @@ def test_the_example_loads() -> None:
     }
     assert summary(policy) == (
         "policy 2026-11-22.1: 4 levels, 5 rules, 2 business calendars in use, default level "
-        "normal, 2 queues with their own settings"
+        "normal, 2 queues with their own settings, 3 credit terms"
     )
 
 
@@ -694,7 +694,7 @@ def test_several_errors_are_all_reported_sorted_by_line() -> None:
     assert len(lines) == 13
     assert lines[1] == "p.yaml:2: colour: unknown key (hint: known keys: " + (
         "version, description, default_level, short_abandon, calendars, levels, rules, "
-        "queue_defaults, queues)"
+        "queue_defaults, queues, credits)"
     )
 
 
@@ -712,7 +712,8 @@ def test_check_config_on_a_valid_file(capsys: pytest.CaptureFixture[str]) -> Non
     assert (code, err) == (0, "")
     assert out == (
         f"{EXAMPLE}: valid; policy 2026-11-22.1: 4 levels, 5 rules, "
-        "2 business calendars in use, default level normal, 2 queues with their own settings\n"
+        "2 business calendars in use, default level normal, 2 queues with their own settings, "
+        "3 credit terms\n"
     )
 
 

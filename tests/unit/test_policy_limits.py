@@ -296,7 +296,8 @@ def test_a_problem_is_one_line_even_when_the_key_holds_line_breaks() -> None:
     text = HEAD + LEVEL + '"col\\nour": red\n'
     assert load_problems(text) == [
         "p.yaml:6: col\\nour: unknown key (hint: known keys: version, description, "
-        "default_level, short_abandon, calendars, levels, rules, queue_defaults, queues)"
+        "default_level, short_abandon, calendars, levels, rules, queue_defaults, queues, "
+        "credits)"
     ]
 
 

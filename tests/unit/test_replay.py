@@ -12,6 +12,7 @@ from slawatch.core.timestamps import parse_timestamp_ms
 from slawatch.dev.simulator.traffic import TrafficProfile, generate_traffic
 from slawatch.policy import load_policy, parse_policy
 from slawatch.replay.engine import replay
+from slawatch.schemas.cycle_log import as_text
 from tests.samples import event
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "policy.yaml"
@@ -32,7 +33,7 @@ def line(type_: str, n: int, at_ms: int, ticket: str, **fields) -> bytes:
     return orjson.dumps(body)
 
 
-def test_one_record_per_cycle_with_status_times_and_business_seconds() -> None:
+def test_one_record_per_cycle_with_status_times_and_working_time() -> None:
     lines = [
         line("ticket.created", 1, T0, "A"),
         line("message.sent", 2, T0 + 4 * 60_000, "A", visibility="public"),
@@ -40,10 +41,12 @@ def test_one_record_per_cycle_with_status_times_and_business_seconds() -> None:
         line("ticket.created", 4, AS_OF - 60_000, "C"),  # a minute old: open, quiet
         b"{not json",
     ]
-    records, report = replay(lines, parse_policy(POLICY, "p.yaml"), as_of_ms=AS_OF)
+    rows, report = replay(lines, parse_policy(POLICY, "p.yaml"), as_of_ms=AS_OF)
+    records = [as_text(row) for row in rows]
     by = {(r["conversation_id"], r["metric"]): r for r in records}
     met = by[("A", "first_reply")]
-    assert (met["status"], met["business_seconds"], met["policy_version"]) == ("met", 240.0, "r1")
+    assert (met["status"], met["business_s"], met["policy_version"]) == ("met", 240.0, "r1")
+    assert (met["remaining_s"], met["stop"], met["reason"]) == (360.0, "replied", None)
     assert met["stopped_at"] == "2026-11-02T01:04:00.000Z" and met["breached_at"] is None
     breached = by[("B", "first_reply")]
     assert breached["status"] == "breached" and breached["stopped_at"] is None

@@ -1,0 +1,1 @@
+"""The SLA log schema's revisions, oldest first: ``rNNNN_<what>.py``."""
