@@ -101,6 +101,10 @@ def settings_factory(
             "data_dir": tmp_path / "data",
             "ingest_poll_timeout_ms": 20,
             "worker_id": f"{prefix}-w1",
+            # The SLA log sink is one more consumer group per worker, and the embedded
+            # broker holds every join: off unless a test is about it (the worker runs it
+            # by default; test_stream_equals_replay and test_worker check it there).
+            "log_sink_in_worker": False,
         }
         values.update(overrides)
         settings = load_settings(None, environ={}, **values)

@@ -115,11 +115,14 @@ def test_the_container_loads_the_same_rule_files() -> None:
 
 
 def exported_names() -> set[str]:
-    """Every series name a worker's /metrics can hold: the registered metrics and the
-    gauges its live collector computes at scrape time (none of them holding a sample
-    here: the families are yielded anyway)."""
+    """Every series name a worker's /metrics can hold: the registered metrics (the log
+    sink's and the notifier's included: they run in workers) and the gauges its live
+    collector computes at scrape time (none of them holding a sample here: the families
+    are yielded anyway)."""
     from prometheus_client import CollectorRegistry
 
+    from slawatch.alerting.metrics import NotifierMetrics
+    from slawatch.logsink.metrics import LogSinkMetrics
     from slawatch.streams.metrics import LiveCollector, Metrics
 
     class NoPartitions:
@@ -134,6 +137,8 @@ def exported_names() -> set[str]:
 
     registry = CollectorRegistry()
     metrics = Metrics(registry)
+    LogSinkMetrics(registry)
+    NotifierMetrics(registry)
     live = LiveCollector(NoPartitions(), metrics.sla_labels, metrics.queue_label)
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count")}
     names = set()

@@ -33,7 +33,9 @@ START = "2026-11-02T01:00:00Z"
 
 
 def test_the_stream_and_the_replay_give_the_same_sla_log(settings_factory, tmp_path) -> None:
-    settings = settings_factory(policy_file=str(EXAMPLE_POLICY), watermark_grace_ms=200)
+    settings = settings_factory(
+        policy_file=str(EXAMPLE_POLICY), watermark_grace_ms=200, log_sink_in_worker=True
+    )
     run(ensure_topics(settings))
     messages = list(
         generate_traffic(

@@ -42,7 +42,7 @@ def wait_until(predicate, timeout_s: float, what: str, process: subprocess.Popen
 
 @pytest.fixture
 def worker(settings_factory, tmp_path):
-    settings = settings_factory()
+    settings = settings_factory(log_sink_in_worker=True)
     log = (tmp_path / "worker.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "slawatch", "worker"],
