@@ -171,7 +171,10 @@ def _make_evolver(cls: type) -> Callable[[Any, dict[str, Any]], Any]:
     lines.append("    return o")
     namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
     namespace.update({f"_set_{n}": getattr(cls, n).__set__ for n in names})
-    exec("\n".join(lines), namespace)  # built from the class's own field names
+    # Built from the class's own field names. Compiled first: CPython 3.11 marks a
+    # KeyboardInterrupt that leaves exec() *of a string* as unhandled even when it is
+    # caught, and `python -m` then exits by SIGINT (docs/OPERATIONS.md, known workarounds).
+    exec(compile("\n".join(lines), f"<evolve {cls.__qualname__}>", "exec"), namespace)
     evolver: Callable[[Any, dict[str, Any]], Any] = namespace["evolve"]
     return evolver
 

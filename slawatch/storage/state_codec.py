@@ -309,7 +309,9 @@ def _encoder_source(record: type, layout: Layout, version: int) -> str:
 
 
 def _compile(sources: list[str], ns: dict[str, Any]) -> None:
-    exec("\n\n".join(sources), ns)  # source built from the layouts above, nothing else
+    # Source built from the layouts above, nothing else; compiled first, as in
+    # slawatch.core.state._make_evolver (a caught Ctrl-C must not end `python -m` by SIGINT).
+    exec(compile("\n\n".join(sources), "<state codec>", "exec"), ns)
 
 
 def _build() -> tuple[Callable[[ConversationState], list[Any]], dict[int, Callable[..., Any]]]:
