@@ -13,10 +13,13 @@ Per normalised partition this worker owns it keeps:
   emit again what its predecessor already emitted.
 
 Every normalised message (a batch of events, or an ingest heartbeat) is one tick: decode,
-tick, write each touched state once, emit. Writing the table inside the agent is what ties
-each state to its changelog partition (the message's partition), and Faust flushes the
-producer before it commits the input offsets, so after a crash the uncommitted batches are
-applied again to the states they were applied to.
+tick, write each touched state once, emit. The changed states go into the table's local
+store and, as one batch of sends straight to the app's producer, into the changelog
+partition of the message's partition (Faust's ``table[key] = value`` would queue one
+coroutine per record in its producer buffer: docs/ARCHITECTURE.md, "Stored state"). Faust
+flushes the producer before it commits the input offsets, and a send the broker did not
+acknowledge makes that flush fail (:mod:`slawatch.streams.deliveries`), so after a crash the
+uncommitted batches are applied again to the states they were applied to.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from asyncio import Future
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, cast
@@ -47,6 +51,7 @@ from slawatch.core.watermark import InputWatermarks
 from slawatch.schemas.normalised import decode_batch
 from slawatch.schemas.sla_events import encode, to_record
 from slawatch.storage.table_store import TableStore
+from slawatch.streams.deliveries import Deliveries
 from slawatch.streams.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -154,6 +159,10 @@ class SlaTimers:
         self.table = app.Table(
             "sla-state", partitions=settings.partitions, key_type=bytes, value_type=bytes
         )
+        self.changelog = self.table.changelog_topic.get_topic_name()
+        #: The sends of this agent that must be acknowledged before Faust commits.
+        self.deliveries = Deliveries()
+        self.deliveries.guard(app.producer)
         # Raw bytes: Faust's default serializer for topics is JSON.
         self.source = app.topic(
             settings.topic_normalised,
@@ -349,9 +358,10 @@ class SlaTimers:
         watermark = timers.watermarks.value()
         events = batch.events
         tick = timers.scheduler.tick(events, watermark, self.policy, now_ms)
-        store = timers.scheduler.store
+        store = cast(TableStore, timers.scheduler.store)
         for key, state, deadline_ms in tick.persist:
             store.put(key, state, deadline_ms)
+        await self._write_changelog(partition, store.take_changes())
         timers.account(events, tick)
         observe_delay = self.metrics.processing_delay.observe
         for event in events:
@@ -368,6 +378,28 @@ class SlaTimers:
         self.metrics.timer_events.inc(len(batch.events))
         self.metrics.timer_batch_seconds.observe(time.perf_counter() - started)
 
+    async def _write_changelog(self, partition: int, changes: list[tuple[bytes, bytes]]) -> None:
+        """Send a tick's changed states to the changelog's ``partition``, in order, straight
+        to the producer (one aiokafka batch fills up; no Faust buffer, no task per record).
+        """
+        if not changes:
+            return
+        send, watch = self.app.producer.send, self.deliveries.watch
+        what = f"a record of {self.changelog}[{partition}]"
+        for key, value in changes:
+            # aiokafka's send answers an asyncio future (Faust types it as an Awaitable).
+            future = cast(Future, await send(self.changelog, key, value, partition, None, None))
+            watch(future, what)
+        # A RocksDB store remembers the last changelog offset it holds (Faust's recovery
+        # reads only what comes after it); the memory store ignores it.
+        future.add_done_callback(self._persisted)
+
+    def _persisted(self, future: Future[Any]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            metadata = future.result()
+            store = cast(Any, self.table.data)  # a Faust store: memory or RocksDB
+            store.set_persisted_offset(metadata.topic_partition, metadata.offset)
+
     async def _emit(
         self, timers: PartitionTimers, partition: int, effects: list[SlaEvent], now_ms: int
     ) -> None:
@@ -383,9 +415,11 @@ class SlaTimers:
             record = to_record(effect, late_after_ms=late_after_ms)
             # Straight to the app's producer (Topic.send builds a future and a message
             # object per record). Faust flushes this producer before it commits the input
-            # offsets, so delivery stays at least once.
+            # offsets, and a send that failed fails that flush (streams/deliveries.py), so
+            # delivery stays at least once.
             body = encode(record)
-            await producer.send(topic, event_id.encode(), body, partition, None, None)
+            sent = await producer.send(topic, event_id.encode(), body, partition, None, None)
+            self.deliveries.watch(cast(Future, sent), f"SLA event {event_id}")
             if effect.kind in _WALLBOARD_KINDS:
                 timers.note(orjson.loads(body))
             timers.remember(event_id, now_ms, window_ms)

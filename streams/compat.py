@@ -80,3 +80,56 @@ def faust_fetch_max_wait(fetch_max_wait_ms: int) -> bool:
     setattr(_create_worker_consumer, _FAUST_MARK, original)
     AIOKafkaConsumerThread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]
     return True
+
+
+_END_MARK = "_slawatch_end_offsets_from_fetch"
+
+
+def end_offsets_from_fetch() -> bool:
+    """Make aiokafka's ``end_offsets`` right on the embedded broker.
+
+    Tansu answers ListOffsets(latest) with the base offset of the partition's last record
+    batch plus one (docs/OPERATIONS.md, known workarounds), so a batch of 1,000 records at
+    offsets 0-999 reads as end offset 1; a Fetch answers the right high watermark. Faust's
+    table recovery reads a changelog up to ``end_offsets``: with the timers' changelog
+    records sent as one batch per tick, a recovering worker stopped inside the last batch
+    and lost the states after its first record. The fix asks the leader for a fetch of the
+    partitions it just answered, from the offset it answered (the reply carries the high
+    watermark, and at most the last batch's records), and keeps the larger of the two. On
+    Kafka the two agree and it costs one round trip per ``end_offsets`` call, which only
+    recovery and read-backs make. Idempotent; returns True when in place.
+    """
+    from aiokafka.consumer.fetcher import Fetcher, OffsetResetStrategy
+    from aiokafka.protocol.fetch import FetchRequest
+    from aiokafka.structs import TopicPartition
+
+    original = Fetcher._proc_offset_request
+    if getattr(original, _END_MARK, None) is not None:
+        return True
+    if "OffsetRequest(" not in inspect.getsource(original):
+        log.warning("aiokafka changed _proc_offset_request; end offsets fix not applied")
+        return False
+
+    async def _proc_offset_request(self: Any, node_id: int, topic_data: Any) -> Any:
+        offsets = await original(self, node_id, topic_data)
+        asked: dict[str, list[tuple[int, int, int]]] = {}
+        for topic, partitions in topic_data.items():
+            for partition, timestamp in partitions:
+                answer = offsets.get(TopicPartition(topic, partition))
+                if timestamp == OffsetResetStrategy.LATEST and answer and answer[0] >= 0:
+                    asked.setdefault(topic, []).append((partition, answer[0], 1))
+        if not asked:
+            return offsets
+        # Tansu answers a fetch with no wait with no partitions at all: wait 10 ms at most.
+        request = FetchRequest(10, 1, 1, self._isolation_level, list(asked.items()))
+        response = await self._client.send(node_id, request)
+        for topic, partitions in response.topics:
+            for partition, error_code, highwater, *_ in partitions:
+                tp = TopicPartition(topic, partition)
+                if error_code == 0 and tp in offsets and highwater > offsets[tp][0]:
+                    offsets[tp] = (highwater, offsets[tp][1])
+        return offsets
+
+    setattr(_proc_offset_request, _END_MARK, original)  # the broker's own answer, for tests
+    Fetcher._proc_offset_request = _proc_offset_request
+    return True

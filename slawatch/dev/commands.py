@@ -71,11 +71,17 @@ def _run_demo(args: argparse.Namespace) -> int:
 def _run_bench(args: argparse.Namespace) -> int:
     from slawatch.dev.bench import run_bench
 
+    for name in ("events", "repeats"):
+        if getattr(args, name) < 1:
+            raise SlawatchError(f"--{name}: must be at least 1")
     return run_bench(
         events=args.events,
         open_timers=args.open_timers,
         probes=args.probes,
         out=args.out,
+        repeats=args.repeats,
+        only_throughput=args.only == "throughput",
+        seed=args.seed,
         keep_run_dir=args.keep_run_dir,
     )
 
@@ -166,9 +172,33 @@ def add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bench = commands.add_parser("bench", help="measure throughput, delay, memory, recovery")
-    bench.add_argument("--events", type=int, default=200_000, help="events for (a) and (b)")
-    bench.add_argument("--open-timers", type=int, default=1_000_000, help="timers held open")
+    bench.add_argument(
+        "--events",
+        type=int,
+        default=200_000,
+        help="exactly this many input events for (a) and (b): the simulator's traffic "
+        "(100 events/s on average over its daily profile, none malformed) generated until "
+        "there are that many, the first ones in time order kept",
+    )
+    bench.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="runs of (a) and (b), each on a fresh broker and worker; medians are reported",
+    )
+    bench.add_argument(
+        "--only",
+        choices=("throughput",),
+        default=None,
+        help="throughput: run (a) and (b) only, not (c) to (f)",
+    )
+    bench.add_argument(
+        "--open-timers", type=int, default=1_000_000, help="timers held open for (c)-(f)"
+    )
     bench.add_argument("--probes", type=int, default=500, help="breaches timed for (c)")
+    bench.add_argument(
+        "--seed", type=int, default=7, help="simulator seed (same seed and --events, same events)"
+    )
     bench.add_argument("--out", type=Path, default=Path("bench-results/bench.json"))
     bench.add_argument(
         "--keep-run-dir", action="store_true", help="keep the workers' and servers' logs"

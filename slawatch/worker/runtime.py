@@ -24,7 +24,11 @@ from slawatch.core.policy import SlaPolicy
 from slawatch.errors import SlawatchError
 from slawatch.schemas.validation import EventValidator
 from slawatch.streams.app import create_app
-from slawatch.streams.compat import faust_fetch_max_wait, leave_group_at_generation_zero
+from slawatch.streams.compat import (
+    end_offsets_from_fetch,
+    faust_fetch_max_wait,
+    leave_group_at_generation_zero,
+)
 from slawatch.streams.metrics import LiveCollector, Metrics
 from slawatch.streams.policy_topic import PolicyFollower, initial_policy
 from slawatch.streams.registry import WorkerRegistry
@@ -73,6 +77,7 @@ class WorkerRuntime:
         )
         leave_group_at_generation_zero()
         faust_fetch_max_wait(settings.fetch_max_wait_ms)
+        end_offsets_from_fetch()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.web_token = web_token(settings)
         self.app = create_app(

@@ -240,3 +240,60 @@ def test_bench_leaves_nothing_running_whatever_stops_it(tmp_path, started, sig) 
         assert stderr.splitlines()[-1] == f"slawatch: stopped by {sig.name}"
         assert not list(tmp_path.glob("slawatch-bench-*"))
     assert not (tmp_path / "bench.json").exists()
+
+
+def test_bench_events_are_exactly_the_number_asked_and_the_same_for_a_seed() -> None:
+    """``--events N`` is N events, whatever the simulator's daily profile makes of a
+    duration; the same seed gives the same events, and moving them in time changes
+    nothing but ``occurred_at``."""
+    import orjson
+
+    from slawatch.dev.bench import generate_backlog
+
+    backlog = generate_backlog(2000, seed=7)
+    assert len(backlog) == 2000
+    assert backlog.values == generate_backlog(2000, seed=7).values
+    assert backlog.values != generate_backlog(2000, seed=8).values
+    assert list(backlog.at_ms) == sorted(backlog.at_ms)
+    (chunk,) = backlog.messages(["t", "c", "q"], shift_ms=3_600_000, chunk=2000)
+    for (topic, key, moved), value, kind in zip(chunk, backlog.values, backlog.kinds, strict=True):
+        before, after = orjson.loads(value), orjson.loads(moved)
+        assert topic == "tcq"[kind] and key is not None
+        assert {**after, "occurred_at": before["occurred_at"]} == before
+        assert after["occurred_at"] != before["occurred_at"]
+
+
+def test_bench_throughput_loads_and_applies_exactly_the_events_asked(tmp_path) -> None:
+    """A tiny ``--only throughput`` run on the embedded broker: the JSON says 300 events
+    were generated, loaded, read by (a), and read, validated and applied by the worker in
+    (b); the rates are 300 over the measured seconds; (c)-(f) did not run; the machine's
+    load is in it; nothing is left behind."""
+    import json
+
+    env = {**environment(tmp_path), "TMPDIR": str(tmp_path)}
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "slawatch", "bench", "--events", "300", "--repeats", "1",
+         "--only", "throughput", "--out", str(out)],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["params"]["events"] == report["traffic"]["events"] == 300
+    assert report["traffic"]["malformed"] == 0
+    (run,) = report["runs"]
+    assert run["loaded"]["events"] == run["a_raw"]["events"] == 300
+    b = run["b_pipeline"]
+    assert b["events"] == 300
+    assert {k: b["done"][k] for k in ("read", "valid", "dead_lettered", "applied")} == {
+        "read": 300, "valid": 300, "dead_lettered": 0, "applied": 300}  # fmt: skip
+    assert b["events_per_s"] == 300 / b["seconds"]
+    assert b["worker_cpu_s"] > 0 and b["events_per_worker_cpu_s"] == 300 / b["worker_cpu_s"]
+    assert set(b["cores"]) >= {"worker", "broker", "redis", "bench", "machine", "others"}
+    assert report["b_pipeline"]["events_per_s"] == b["events_per_s"]  # the median of one
+    assert "c_detection_delay_ms" not in report and "e_recovery" not in report
+    assert len(report["load"]["before"]) == len(report["load"]["after"]) == 3
+    assert report["load"]["cpus"] == os.cpu_count()
+    assert "(b) slawatch, 1 worker, 300 events" in result.stdout
+    assert "load average" in result.stdout
+    assert not list(tmp_path.glob("slawatch-bench-*"))

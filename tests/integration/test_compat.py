@@ -1,13 +1,16 @@
-"""The generation-0 LeaveGroup fix: a clean stop frees the group at once on Tansu."""
+"""The fixes between aiokafka and the embedded broker (Tansu): the generation-0 LeaveGroup
+(a clean stop frees the group at once) and end offsets read from a fetch."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.consumer.fetcher import Fetcher
 
-from slawatch.streams.compat import leave_group_at_generation_zero
+from slawatch.streams.compat import end_offsets_from_fetch, leave_group_at_generation_zero
 from slawatch.streams.topics import ensure_topics
 from tests.integration.conftest import run
 
@@ -45,3 +48,36 @@ def test_a_rejoin_after_a_clean_stop_is_as_fast_as_a_first_join(settings_factory
     fresh, rejoin = run(scenario())
     # Without the fix the departed member is waited out: a session timeout more.
     assert rejoin < fresh + settings.broker_session_timeout_s / 2, (fresh, rejoin)
+
+
+def test_end_offsets_count_every_record_of_the_last_batch(settings_factory) -> None:
+    """Faust's table recovery reads a changelog up to ``end_offsets``; the broker's own
+    answer stops inside the last record batch."""
+    assert end_offsets_from_fetch()
+    settings = settings_factory()
+    tp = TopicPartition(settings.topic_tickets, 0)
+
+    async def scenario() -> tuple[int, int]:
+        await ensure_topics(settings)
+        producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=50)
+        await producer.start()
+        try:  # a few record batches
+            sent = [await producer.send(tp.topic, b"x" * 64, partition=0) for _ in range(1000)]
+            await asyncio.gather(*sent)
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None)
+        await consumer.start()
+        try:
+            fixed = (await consumer.end_offsets([tp]))[tp]
+            broker_answer = Fetcher._proc_offset_request._slawatch_end_offsets_from_fetch
+            leader = consumer._client.cluster.leader_for_partition(tp)
+            raw = await broker_answer(consumer._fetcher, leader, {tp.topic: [(0, -1)]})
+            return raw[tp][0], fixed
+        finally:
+            await consumer.stop()
+
+    raw, fixed = run(scenario())
+    assert fixed == 1000
+    # What the fix corrects (when a Tansu release answers right, the fix is moot).
+    assert raw < 1000

@@ -86,7 +86,11 @@ def wait_for_totals(workers: list[WorkerProcess], what: str) -> None:
         seen.append(totals(workers))
         return seen[-1] == EXPECTED
 
-    workers[0].wait_until(added_up, 60, f"{what}: totals {EXPECTED} (last {seen[-1:]})")
+    try:
+        workers[0].wait_until(added_up, 60, f"{what}: totals {EXPECTED}")
+    except AssertionError as exc:
+        per_worker = [totals([w]) for w in workers]
+        raise AssertionError(f"{exc}\nlast totals {seen[-1:]}, per worker {per_worker}") from None
 
 
 def test_workers_add_up_before_and_after_partitions_move(settings_factory, tmp_path) -> None:
