@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-from dataclasses import fields
-
+import msgspec
 import orjson
 import pytest
 
@@ -59,7 +58,7 @@ def _nested(depth: int, kind: str) -> bytes:
 
 
 def _fields_of(example: dict) -> list[str]:
-    names = {f.name for f in fields(EVENT_TYPES[example["type"]])}
+    names = {f.name for f in msgspec.structs.fields(EVENT_TYPES[example["type"]])} | {"type"}
     return [*sorted(set(example) | names), "not_a_field"]
 
 
@@ -193,5 +192,5 @@ def test_normalised_form_is_the_event() -> None:
         max_event_bytes=65536, max_future_skew_ms=1, clock=ManualClock(NOW_MS)
     )
     parsed = validator.validate(orjson.dumps(example), kind)
-    assert event_from_normalised(orjson.loads(orjson.dumps(parsed))) == parsed
+    assert event_from_normalised(orjson.loads(msgspec.json.encode(parsed))) == parsed
     assert kind is ConversationKind.TICKET
