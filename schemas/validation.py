@@ -194,8 +194,10 @@ class EventValidator:
             )
         try:
             event: InputEvent = DECODER.decode(raw)
-        except (msgspec.DecodeError, RecursionError):  # ValidationError is a DecodeError
-            # msgspec's depth limit is below orjson's (1,024): orjson decides.
+        except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+            # (ValidationError is a DecodeError.) msgspec's depth limit is below orjson's
+            # (1,024), and invalid UTF-8 in a field it reads is a UnicodeDecodeError: orjson
+            # decides.
             return self._slow(raw, expected_kind)
         if _orjson_refuses(raw):
             return self._slow(raw, expected_kind)
