@@ -7,7 +7,7 @@ checked after it (the topic's family, :attr:`~slawatch.core.events.InputEvent.RE
 the clock skew), in the order the contract has always given.
 
 A message msgspec refuses, and only such a message, is read a second time to say exactly
-why (:func:`_refusal`): as JSON by orjson, so that "not JSON" means what it always meant;
+why (:meth:`EventValidator.validate_object`): as JSON by orjson, so that "not JSON" means what it always meant;
 then ``type`` (missing, not a string, unknown), the topic, ``schema_version``, and each
 field in the class's order, the first broken one giving the reason. That keeps the
 dead-letter reason of a message with several faults the one the declaration order gives,
