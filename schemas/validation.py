@@ -7,8 +7,8 @@ checked after it (the topic's family, :attr:`~slawatch.core.events.InputEvent.RE
 the clock skew), in the order the contract has always given.
 
 A message msgspec refuses, and only such a message, is read a second time to say exactly
-why (:meth:`EventValidator.validate_object`): as JSON by orjson, so that "not JSON" means what it always meant;
-then ``type`` (missing, not a string, unknown), the topic, ``schema_version``, and each
+why (:meth:`EventValidator.validate_object`): as JSON by orjson, so that "not JSON" means
+what it always meant; then ``type`` (missing, not a string, unknown), the topic, ``schema_version``, and each
 field in the class's order, the first broken one giving the reason. That keeps the
 dead-letter reason of a message with several faults the one the declaration order gives,
 not whichever msgspec met first in the bytes, and it is where an optional field given as
