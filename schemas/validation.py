@@ -8,12 +8,13 @@ the clock skew), in the order the contract has always given.
 
 A message msgspec refuses, and only such a message, is read a second time to say exactly
 why (:meth:`EventValidator.validate_object`): as JSON by orjson, so that "not JSON" means
-what it always meant; then ``type`` (missing, not a string, unknown), the topic, ``schema_version``, and each
-field in the class's order, the first broken one giving the reason. That keeps the
-dead-letter reason of a message with several faults the one the declaration order gives,
-not whichever msgspec met first in the bytes, and it is where an optional field given as
-null takes its default (the contract says null means "not given"; a type cannot). msgspec's
-messages become reason codes in one place: :func:`reason_of`.
+what it always meant; then ``type`` (missing, not a string, unknown), the topic,
+``schema_version``, and each field in the class's order, the first broken one giving the
+reason. That keeps the dead-letter reason of a message with several faults the one the
+declaration order gives, not whichever msgspec met first in the bytes, and it is where an
+optional field given as null takes its default (the contract says null means "not
+given"; a type cannot). msgspec's messages become reason codes in one place:
+:func:`reason_of`.
 """
 
 from __future__ import annotations
