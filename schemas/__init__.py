@@ -1,12 +1,13 @@
 """Event contracts: the input events, their JSON Schemas, and validation.
 
-``schemas/json/`` holds one JSON Schema per event type for producers in other languages;
-:mod:`slawatch.schemas.events` holds the contracts they are generated from: how each field
-of the core's event classes (:mod:`slawatch.core.events`) is parsed and described.
+``schemas/json/`` holds one JSON Schema per event type for producers in other languages,
+generated (:mod:`slawatch.schemas.export`) from the core's event classes
+(:mod:`slawatch.core.events`), which msgspec decodes input messages into
+(:mod:`slawatch.schemas.validation`).
 """
 
 from slawatch.schemas.events import EVENT_TYPES, SCHEMA_VERSION, Event
-from slawatch.schemas.reasons import Invalid, RejectReason
+from slawatch.schemas.reasons import RejectReason
 from slawatch.schemas.validation import EventValidator, Rejection
 
 __all__ = [
@@ -14,7 +15,6 @@ __all__ = [
     "SCHEMA_VERSION",
     "Event",
     "EventValidator",
-    "Invalid",
     "RejectReason",
     "Rejection",
 ]

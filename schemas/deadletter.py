@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, replace
+from typing import Annotated
 
 import orjson
+from msgspec import Meta
 
-from slawatch.schemas.fields import Choice, Flag, Integer, Text, spec_field
+from slawatch.schemas.contract import choice, doc, integer, text
 from slawatch.schemas.reasons import RejectReason
 
 DEAD_LETTER_VERSION = 1
@@ -47,56 +49,66 @@ class DeadLetter:
 
     DESCRIPTION = "An input message slawatch refused, with the reason and the original bytes."
 
-    schema_version: int = spec_field(Integer(1, 1), "Version of this record.")
-    reason: str = spec_field(Choice(*(r.value for r in RejectReason)), "Reason code.")
-    detail: str = spec_field(
-        Text(MAX_DETAIL_CHARS),
-        "What exactly was wrong, naming the field (a longer text is cut and ends with …).",
-    )
-    source_topic: str = spec_field(Text(249), "Topic the message was read from.")
-    source_partition: int = spec_field(Integer(0, 1_000_000), "Its partition.")
-    source_offset: int = spec_field(Integer(0, 2**63 - 1), "Its offset.")
-    source_timestamp_ms: int | None = spec_field(
-        Integer(0, 2**63 - 1), "Kafka timestamp of the message.", default=None
-    )
-    event_type: str | None = spec_field(
-        Text(64), "The event's type, when it could be read.", default=None
-    )
-    event_id: str | None = spec_field(
-        Text(128), "The event's id, when it could be read.", default=None
-    )
-    original_b64: str = spec_field(
-        Text(_b64_chars(MAX_ORIGINAL_BYTES), min_length=0),
-        "The original message value, base64; above 256 KiB only its start.",
-    )
-    original_bytes: int = spec_field(Integer(0, 2**31), "Size of the original value in bytes.")
-    original_truncated: bool = spec_field(
-        Flag(),
-        "True when only the start of the original is carried (it was larger than 256 KiB, "
-        "or the broker refused the whole record); the whole message stays at "
-        "source_topic/source_partition/source_offset.",
-        default=False,
-    )
-    original_key_b64: str | None = spec_field(
-        Text(_b64_chars(MAX_KEY_BYTES), min_length=0),
-        "The original message key, base64 (empty for an empty key, null for none); above "
-        "48 KiB only its start.",
-        default=None,
-    )
-    original_key_bytes: int | None = spec_field(
-        Integer(0, 2**31), "Size of the original key in bytes (null: no key).", default=None
-    )
-    original_key_truncated: bool = spec_field(
-        Flag(),
-        "True when only the start of the original key is carried (it was larger than "
-        "48 KiB, or the broker refused the whole record), here and as this record's Kafka "
-        "key.",
-        default=False,
-    )
-    dead_lettered_at_ms: int = spec_field(
-        Integer(0, 2**63 - 1), "When slawatch refused it (epoch ms)."
-    )
-    worker: str = spec_field(Text(256), "The worker that refused it.")
+    schema_version: Annotated[int, integer(1, 1, "Version of this record.")]
+    reason: Annotated[str, choice((r.value for r in RejectReason), "Reason code.")]
+    detail: Annotated[
+        str,
+        text(
+            MAX_DETAIL_CHARS,
+            "What exactly was wrong, naming the field (a longer text is cut and ends with …).",
+        ),
+    ]
+    source_topic: Annotated[str, text(249, "Topic the message was read from.")]
+    source_partition: Annotated[int, integer(0, 1_000_000, "Its partition.")]
+    source_offset: Annotated[int, integer(0, 2**63 - 1, "Its offset.")]
+    source_timestamp_ms: Annotated[
+        Annotated[int, integer(0, 2**63 - 1)] | None, doc("Kafka timestamp of the message.")
+    ] = None
+    event_type: Annotated[
+        Annotated[str, text(64)] | None, doc("The event's type, when it could be read.")
+    ] = None
+    event_id: Annotated[
+        Annotated[str, text(128)] | None, doc("The event's id, when it could be read.")
+    ] = None
+    original_b64: Annotated[
+        str,
+        Meta(
+            max_length=_b64_chars(MAX_ORIGINAL_BYTES),
+            description="The original message value, base64; above 256 KiB only its start.",
+        ),
+    ]
+    original_bytes: Annotated[int, integer(0, 2**31, "Size of the original value in bytes.")]
+    original_truncated: Annotated[
+        bool,
+        doc(
+            "True when only the start of the original is carried (it was larger than 256 KiB, "
+            "or the broker refused the whole record); the whole message stays at "
+            "source_topic/source_partition/source_offset."
+        ),
+    ] = False
+    original_key_b64: Annotated[
+        Annotated[str, Meta(max_length=_b64_chars(MAX_KEY_BYTES))] | None,
+        doc(
+            "The original message key, base64 (empty for an empty key, null for none); above "
+            "48 KiB only its start."
+        ),
+    ] = None
+    original_key_bytes: Annotated[
+        Annotated[int, integer(0, 2**31)] | None,
+        doc("Size of the original key in bytes (null: no key)."),
+    ] = None
+    original_key_truncated: Annotated[
+        bool,
+        doc(
+            "True when only the start of the original key is carried (it was larger than "
+            "48 KiB, or the broker refused the whole record), here and as this record's Kafka "
+            "key."
+        ),
+    ] = False
+    dead_lettered_at_ms: Annotated[
+        int, integer(0, 2**63 - 1, "When slawatch refused it (epoch ms).")
+    ]
+    worker: Annotated[str, text(256, "The worker that refused it.")]
 
     def encode(self) -> bytes:
         return orjson.dumps(self)

@@ -1,4 +1,6 @@
-"""Generate the contracts' published JSON Schema files from the Python models.
+"""Generate the contracts' published JSON Schema files from the Python models: the core's
+event Structs and the output records' dataclasses, described by msgspec
+(:func:`model_json_schema`).
 
 :func:`contract_schemas` holds the event, dead-letter and SLA event schemas; the policy
 file's schema is built by :mod:`slawatch.policy.schema`, and ``slawatch schemas`` writes
@@ -10,17 +12,84 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
+import msgspec
 import orjson
 
+from slawatch.core import vocabulary
+from slawatch.core.patterns import PUBLISHED
 from slawatch.schemas.deadletter import DEAD_LETTER_VERSION, DeadLetter
 from slawatch.schemas.events import EVENT_TYPES, SCHEMA_VERSION
-from slawatch.schemas.model import model_json_schema
 from slawatch.schemas.sla_events import SLA_EVENT_VERSION, SlaEventRecord
 
 SCHEMA_DIR = Path(__file__).parent / "json"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+JsonSchema = dict[str, Any]
+
+#: Each closed vocabulary's values in their published order, by the set of them (msgspec
+#: lists a ``Literal``'s values sorted).
+_VOCABULARIES: Final[dict[frozenset[object], list[object]]] = {
+    frozenset(values): list(values)
+    for values in vars(vocabulary).values()
+    if isinstance(values, tuple) and values and all(isinstance(v, str) for v in values)
+}
+
+
+def _published(node: Any) -> Any:
+    """``node`` as the contract publishes it: every pattern as written (ECMA-262, where
+    msgspec's is its Python translation), every vocabulary in its order."""
+    if isinstance(node, list):
+        return [_published(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _published(value) for key, value in node.items()}
+    if isinstance(out.get("pattern"), str):
+        out["pattern"] = PUBLISHED.get(out["pattern"], out["pattern"])
+    if isinstance(out.get("enum"), list):
+        out["enum"] = _VOCABULARIES.get(frozenset(out["enum"]), out["enum"])
+    return out
+
+
+def _allow_null(schema: JsonSchema) -> JsonSchema:
+    if "anyOf" in schema and {"type": "null"} in schema["anyOf"]:
+        return schema
+    inner = {k: v for k, v in schema.items() if k not in ("description", "default")}
+    outer = {k: v for k, v in schema.items() if k in ("description", "default")}
+    return {**outer, "anyOf": [inner, {"type": "null"}]}
+
+
+def model_json_schema(cls: type) -> JsonSchema:
+    """Describe the Struct or dataclass ``cls`` as a JSON Schema object, as msgspec reads
+    it (types, constraints, descriptions, defaults), with the contract's rules no type
+    states: an optional field may also be null (both mean "not given",
+    slawatch/schemas/validation.py), and an event type with
+    :attr:`~slawatch.core.events.InputEvent.REQUIRE_ONE_OF` needs one of those fields
+    given and not null. Nested objects stay in ``$defs``."""
+    (ref,), components = msgspec.json.schema_components([cls], ref_template="#/$defs/{name}")
+    name = ref["$ref"].rsplit("/", 1)[1]
+    body: JsonSchema = dict(components.pop(name))
+    body.pop("title", None)
+    body.pop("description", None)
+    required = set(body.get("required", ()))
+    body["properties"] = {
+        key: value if key in required else _allow_null(value)
+        for key, value in body["properties"].items()
+    }
+    one_of: tuple[str, ...] = getattr(cls, "REQUIRE_ONE_OF", ())
+    if one_of:
+        body["anyOf"] = [
+            {"required": [key], "properties": {key: {"not": {"type": "null"}}}} for key in one_of
+        ]
+    if components:
+        body["$defs"] = {
+            key: {k: v for k, v in value.items() if k not in ("title", "description")}
+            for key, value in sorted(components.items())
+        }
+    published: JsonSchema = _published(body)
+    return published
 
 
 def schema_document(

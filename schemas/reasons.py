@@ -34,12 +34,3 @@ class RejectReason(StrEnum):
     """Something the contract did not foresee went wrong while ingest decoded, validated,
     routed or dead-lettered the message (the detail names the exception's type); the
     message is set aside so that its partition moves on."""
-
-
-class Invalid(Exception):
-    """A value broke its contract; carries the reason code and a precise message."""
-
-    def __init__(self, reason: RejectReason, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message

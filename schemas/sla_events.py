@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, fields
-from typing import Final
+from typing import Annotated, Final
 
 import orjson
 
@@ -11,11 +11,11 @@ from slawatch.core.effects import SlaEvent
 from slawatch.core.keys import ConversationKind
 from slawatch.core.sla import CancelReason, Metric, SlaEventKind, Stop
 from slawatch.core.timestamps import format_timestamp_ms
-from slawatch.schemas.fields import Choice, Flag, Integer, Nullable, Number, Text, spec_field
+from slawatch.schemas.contract import choice, doc, integer, text
 
 SLA_EVENT_VERSION = 1
 
-_NAME = Text(256)
+_Name = Annotated[str, text(256)]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -25,67 +25,66 @@ class SlaEventRecord:
 
     DESCRIPTION = "Something that happened to one SLA cycle of a ticket, chat or call."
 
-    schema_version: int = spec_field(Integer(1, 1), "Version of this record.")
-    event_id: str = spec_field(
-        Text(1024), "Stable id: conversation key, metric, cycle and kind, joined by '|'."
-    )
-    kind: str = spec_field(Choice(*(k.value for k in SlaEventKind)), "What happened.")
-    metric: str = spec_field(Choice(*(m.value for m in Metric)), "The commitment.")
-    cycle: int = spec_field(Integer(1, 10**9), "Which cycle of the metric (1, 2, …).")
-    conversation_key: str = spec_field(Text(1024), "kind:tenant:id of the conversation.")
-    conversation_kind: str = spec_field(
-        Choice(*(k.value for k in ConversationKind)), "ticket, chat or call."
-    )
-    conversation_id: str = spec_field(Text(128), "The ticket, chat or call id.")
-    tenant: str | None = spec_field(Nullable(_NAME), "Tenant.", default=None)
-    channel: str | None = spec_field(Nullable(_NAME), "Source channel.", default=None)
-    priority: str = spec_field(_NAME, "Priority when the event was decided.")
-    department: str | None = spec_field(Nullable(_NAME), "Department.", default=None)
-    assignee: str | None = spec_field(Nullable(_NAME), "Assigned agent.", default=None)
-    queue: str | None = spec_field(Nullable(_NAME), "Call queue.", default=None)
-    customer_group: str | None = spec_field(Nullable(_NAME), "Customer group.", default=None)
-    requester: str | None = spec_field(
-        Nullable(Text(256)),
-        "Who asked: the ticket's requester, the chat's customer, the call's caller.",
-        default=None,
-    )
-    level: str = spec_field(_NAME, "SLA level that set the target.")
-    policy_version: str = spec_field(_NAME, "Policy version that produced this event.")
-    target_s: float = spec_field(Number(0, 2**53), "Target, seconds of working time.")
-    started_at: str = spec_field(Text(40), "When the cycle started (RFC 3339, UTC).")
-    due_at: str = spec_field(Text(40), "When it is or was due.")
-    at_risk_at: str = spec_field(
-        Text(40), "When the cycle is or was at risk (its at-risk threshold, event time)."
-    )
-    at: str = spec_field(
-        Text(40), "The event time this is about: the at-risk instant, due, or the stop."
-    )
-    elapsed_s: float = spec_field(Number(0, 2**53), "Working time from start to `at`, in seconds.")
-    detected_at: str = spec_field(Text(40), "When slawatch decided it (wall clock).")
-    detection_delay_ms: int = spec_field(
-        Integer(-(2**53), 2**53), "detected_at - at, in milliseconds (alerts: the lateness)."
-    )
-    late: bool = spec_field(
-        Flag(), "Decided well after the fact (e.g. on recovery after downtime)."
-    )
-    reason: str | None = spec_field(
-        Nullable(Choice(*(r.value for r in CancelReason))), "Why it was cancelled.", default=None
-    )
-    stop: str | None = spec_field(
-        Nullable(Choice(*(s.value for s in Stop))),
-        "Final kinds (met, missed, cancelled): what stopped the cycle.",
-        default=None,
-    )
-    previous_level: str | None = spec_field(
-        Nullable(_NAME), "For level_changed: the level before.", default=None
-    )
-    sequence: int = spec_field(
-        Integer(0, 2**31),
-        "This event's number among its cycle's events (1, 2, …): of two events about a "
-        "cycle, the larger number is the later word (0: written before slawatch numbered "
-        "them).",
-        default=0,
-    )
+    schema_version: Annotated[int, integer(1, 1, "Version of this record.")]
+    event_id: Annotated[
+        str, text(1024, "Stable id: conversation key, metric, cycle and kind, joined by '|'.")
+    ]
+    kind: Annotated[str, choice((k.value for k in SlaEventKind), "What happened.")]
+    metric: Annotated[str, choice((m.value for m in Metric), "The commitment.")]
+    cycle: Annotated[int, integer(1, 10**9, "Which cycle of the metric (1, 2, …).")]
+    conversation_key: Annotated[str, text(1024, "kind:tenant:id of the conversation.")]
+    conversation_kind: Annotated[
+        str, choice((k.value for k in ConversationKind), "ticket, chat or call.")
+    ]
+    conversation_id: Annotated[str, text(128, "The ticket, chat or call id.")]
+    tenant: Annotated[_Name | None, doc("Tenant.")] = None
+    channel: Annotated[_Name | None, doc("Source channel.")] = None
+    priority: Annotated[str, text(256, "Priority when the event was decided.")]
+    department: Annotated[_Name | None, doc("Department.")] = None
+    assignee: Annotated[_Name | None, doc("Assigned agent.")] = None
+    queue: Annotated[_Name | None, doc("Call queue.")] = None
+    customer_group: Annotated[_Name | None, doc("Customer group.")] = None
+    requester: Annotated[
+        _Name | None,
+        doc("Who asked: the ticket's requester, the chat's customer, the call's caller."),
+    ] = None
+    level: Annotated[str, text(256, "SLA level that set the target.")]
+    policy_version: Annotated[str, text(256, "Policy version that produced this event.")]
+    target_s: Annotated[float, integer(0, 2**53, "Target, seconds of working time.")]
+    started_at: Annotated[str, text(40, "When the cycle started (RFC 3339, UTC).")]
+    due_at: Annotated[str, text(40, "When it is or was due.")]
+    at_risk_at: Annotated[
+        str, text(40, "When the cycle is or was at risk (its at-risk threshold, event time).")
+    ]
+    at: Annotated[
+        str, text(40, "The event time this is about: the at-risk instant, due, or the stop.")
+    ]
+    elapsed_s: Annotated[float, integer(0, 2**53, "Working time from start to `at`, in seconds.")]
+    detected_at: Annotated[str, text(40, "When slawatch decided it (wall clock).")]
+    detection_delay_ms: Annotated[
+        int,
+        integer(-(2**53), 2**53, "detected_at - at, in milliseconds (alerts: the lateness)."),
+    ]
+    late: Annotated[bool, doc("Decided well after the fact (e.g. on recovery after downtime).")]
+    reason: Annotated[
+        Annotated[str, choice(r.value for r in CancelReason)] | None,
+        doc("Why it was cancelled."),
+    ] = None
+    stop: Annotated[
+        Annotated[str, choice(s.value for s in Stop)] | None,
+        doc("Final kinds (met, missed, cancelled): what stopped the cycle."),
+    ] = None
+    previous_level: Annotated[_Name | None, doc("For level_changed: the level before.")] = None
+    sequence: Annotated[
+        int,
+        integer(
+            0,
+            2**31,
+            "This event's number among its cycle's events (1, 2, …): of two events about a "
+            "cycle, the larger number is the later word (0: written before slawatch numbered "
+            "them).",
+        ),
+    ] = 0
 
 
 def to_record(event: SlaEvent, *, late_after_ms: int) -> SlaEventRecord:

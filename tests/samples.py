@@ -80,6 +80,9 @@ def invalid_examples() -> list[tuple[str, ConversationKind, bytes, RejectReason]
     return [
         ("truncated JSON", T, dumps(ok)[:20], RejectReason.NOT_JSON),
         ("not UTF-8", T, b"\xff\xfe{}", RejectReason.NOT_JSON),
+        ("not UTF-8 in a field", T, dumps(ok).replace(b"T-1", b"T-\xfc1"), RejectReason.NOT_JSON),
+        ("a lone surrogate in a field", T, dumps(ok).replace(b"T-1", b"T-\xed\xa0\x801"),
+         RejectReason.NOT_JSON),
         ("array", T, dumps([ok]), RejectReason.NOT_OBJECT),
         ("oversized", T, dumps({**ok, "pad": "x" * 70_000}), RejectReason.OVERSIZED),
         ("no event_id", T, dumps({k: v for k, v in ok.items() if k != "event_id"}),

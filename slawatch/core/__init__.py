@@ -1,6 +1,7 @@
 """The framework-free domain core of slawatch.
 
-Everything here imports only the standard library: no Faust, Kafka, Redis or I/O.
+Everything here imports only the standard library and msgspec (the input events are
+msgspec Structs): no Faust, Kafka, Redis or I/O.
 Anything time-dependent takes the time (or a :class:`~slawatch.core.clock.Clock`) as an
 argument, so tests drive it with a manual clock instead of sleeping.
 """

@@ -1,21 +1,40 @@
-"""The input events the core reads: one frozen dataclass per event type.
+"""The input events the core reads: one frozen ``msgspec.Struct`` per event type, and their
+contract.
 
-These are the only definition of each event's fields, their types and defaults. The
-contracts (slawatch/schemas/events.py) say how each field is parsed from JSON and
-published as JSON Schema, and parse into these classes; the state machine dispatches on
-the class (slawatch/core/handlers.py).
+These are the only definition of each event's fields, their types, defaults and
+constraints (lengths, patterns, ranges, the vocabularies of slawatch/core/vocabulary.py)
+and descriptions. msgspec decodes an input message straight into one of these classes
+(the union is tagged by ``type``: slawatch/schemas/validation.py), the published JSON
+Schemas are generated from them (slawatch/schemas/export.py), and the state machine
+dispatches on the class (slawatch/core/handlers.py).
 
-Every event has ``schema_version``, ``event_id``, ``type`` (its :attr:`InputEvent.TYPE`),
-``occurred_at`` (epoch milliseconds, UTC), the id of its ticket, chat or call, and an
-optional ``tenant``.
+Every event has ``schema_version``, ``event_id``, ``type`` (its :attr:`InputEvent.TYPE`,
+the union's tag: a property, not a field), ``occurred_at`` (epoch milliseconds, UTC; it
+arrives as RFC 3339 with offset or epoch milliseconds and is converted on decoding), the id
+of its ticket, chat or call, and an optional ``tenant``.
+
+What a type annotation cannot say is said here as class data and checked by the
+validator: :attr:`InputEvent.REQUIRE_ONE_OF`. That an optional field given as null means
+"not given" (its default) is the validator's rule too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar, Final, TypedDict
+import re
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal, TypedDict, get_args
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
 
 from slawatch.core.keys import ConversationKind, conversation_key
+from slawatch.core.patterns import pattern_meta
+from slawatch.core.timestamps import (
+    MAX_EPOCH_MS,
+    MIN_EPOCH_MS,
+    RFC3339_PATTERN,
+    InvalidTimestamp,
+    parse_timestamp_ms,
+)
 from slawatch.core.vocabulary import (
     AgentStatus,
     CallEndedBy,
@@ -27,9 +46,65 @@ from slawatch.core.vocabulary import (
     Visibility,
 )
 
+#: The contract version this build reads.
+SCHEMA_VERSION: Final = 1
+TENANT_PATTERN: Final = r"^[A-Za-z0-9_.\-]{1,64}$"
+CUSTOM_FIELD_KEY_PATTERN: Final = r"^[A-Za-z0-9_.\-]{1,64}$"
+#: Longer than any RFC 3339 date-time the pattern admits (35 characters).
+MAX_TIMESTAMP_CHARS: Final = 64
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class InputEvent:
+
+def _text(max_length: int, description: str | None = None) -> Meta:
+    return Meta(min_length=1, max_length=max_length, description=description)
+
+
+# --- the value types the fields are built of ----------------------------------------------
+
+Id = Annotated[str, _text(128)]
+Name = Annotated[str, _text(128)]
+LongName = Annotated[str, _text(256)]
+Url = Annotated[str, _text(2048)]
+Tag = Annotated[str, _text(64)]
+Tags = Annotated[tuple[Tag, ...], Meta(max_length=64)]
+Tenant = Annotated[str, pattern_meta(TENANT_PATTERN, min_length=1, max_length=64)]
+CustomFieldKey = Annotated[str, pattern_meta(CUSTOM_FIELD_KEY_PATTERN)]
+CustomFieldValue = Annotated[str, Meta(max_length=1024)] | int | float | bool | None
+CustomFields = Annotated[dict[CustomFieldKey, CustomFieldValue], Meta(max_length=64)]
+Position = Annotated[int, Meta(ge=1, le=100_000)]
+
+if TYPE_CHECKING:
+    #: Epoch milliseconds once decoded (see :meth:`InputEvent.__post_init__`).
+    EventTime = int
+else:
+    #: What msgspec reads: epoch milliseconds in range, or a string that
+    #: :func:`~slawatch.core.timestamps.parse_timestamp_ms` turns into them.
+    EventTime = (
+        Annotated[int, Meta(ge=MIN_EPOCH_MS, le=MAX_EPOCH_MS - 1)]
+        | Annotated[
+            str,
+            Meta(
+                max_length=MAX_TIMESTAMP_CHARS,
+                extra_json_schema={"pattern": RFC3339_PATTERN, "format": "date-time"},
+            ),
+        ]
+    )
+
+
+def _doc(description: str) -> Meta:
+    return Meta(description=description)
+
+
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def type_name(class_name: str) -> str:
+    """The event type of a class: ``TicketCreated`` -> ``ticket.created``."""
+    return _CAMEL.sub(".", class_name).lower()
+
+
+class InputEvent(
+    msgspec.Struct, frozen=True, kw_only=True, gc=False, tag_field="type", tag=type_name
+):
     """Fields every input event carries."""
 
     #: The event type (the value of ``type``), e.g. ``ticket.created``.
@@ -40,12 +115,44 @@ class InputEvent:
     ID_FIELD: ClassVar[str]
     #: What it says happened (the contract's description).
     DESCRIPTION: ClassVar[str] = ""
+    #: Fields of which at least one must be given (not null).
+    REQUIRE_ONE_OF: ClassVar[tuple[str, ...]] = ()
 
-    schema_version: int
-    event_id: str
-    type: str
-    occurred_at: int
-    tenant: str | None = None
+    schema_version: Annotated[
+        Literal[1], _doc("Version of this contract; this build reads version 1.")
+    ]
+    event_id: Annotated[
+        str,
+        _text(128, "Unique id of this event. A second event with the same id is a duplicate."),
+    ]
+    occurred_at: Annotated[
+        EventTime,
+        _doc(
+            "When it happened at the source: RFC 3339 with offset, or epoch milliseconds. "
+            "SLA arithmetic runs on this time, not on when slawatch reads the event."
+        ),
+    ]
+    tenant: Annotated[
+        Tenant | None, _doc("Optional tenant (brand, business unit) that owns the conversation.")
+    ] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.TYPE = type_name(cls.__name__)
+
+    def __post_init__(self) -> None:
+        # An event time given as text becomes epoch milliseconds, once, here.
+        if type(self.occurred_at) is not int:
+            try:
+                epoch_ms = parse_timestamp_ms(self.occurred_at)
+            except InvalidTimestamp as exc:
+                raise ValueError(f"occurred_at: {exc}") from None
+            msgspec.structs.force_setattr(self, "occurred_at", epoch_ms)
+
+    @property
+    def type(self) -> str:
+        """The event type (the message's ``type``)."""
+        return self.TYPE
 
     @property
     def conversation_id(self) -> str:
@@ -58,39 +165,36 @@ class InputEvent:
         return conversation_key(self.KIND, self.conversation_id, self.tenant)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TicketEvent(InputEvent):
+class TicketEvent(InputEvent, frozen=True, kw_only=True, gc=False):
     """Something that happened to a ticket (or on it: a message)."""
 
     KIND = ConversationKind.TICKET
     ID_FIELD = "ticket_id"
-    ticket_id: str
+    ticket_id: Annotated[str, _text(128, "Id of the ticket in the help desk.")]
 
     @property
     def conversation_id(self) -> str:
         return self.ticket_id
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ChatEvent(InputEvent):
+class ChatEvent(InputEvent, frozen=True, kw_only=True, gc=False):
     """Something that happened in a chat."""
 
     KIND = ConversationKind.CHAT
     ID_FIELD = "chat_id"
-    chat_id: str
+    chat_id: Annotated[str, _text(128, "Id of the chat session.")]
 
     @property
     def conversation_id(self) -> str:
         return self.chat_id
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CallEvent(InputEvent):
+class CallEvent(InputEvent, frozen=True, kw_only=True, gc=False):
     """Something that happened to a phone call."""
 
     KIND = ConversationKind.CALL
     ID_FIELD = "call_id"
-    call_id: str
+    call_id: Annotated[str, _text(128, "Id of the call (e.g. Asterisk's uniqueid).")]
 
     @property
     def conversation_id(self) -> str:
@@ -100,24 +204,34 @@ class CallEvent(InputEvent):
 # --- tickets ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TicketCreated(TicketEvent):
-    TYPE = "ticket.created"
+class TicketCreated(TicketEvent, frozen=True, kw_only=True, gc=False):
     DESCRIPTION = "A ticket was created in the help desk."
 
-    channel: Channel
-    priority: Priority = "normal"
-    status: Status = "new"
-    opened_by: Party = "customer"
-    department: str | None = None
-    requester: str | None = None
-    customer_group: str | None = None
-    assignee: str | None = None
-    assignee_status: AgentStatus | None = None
-    tags: tuple[str, ...] = ()
-    custom_fields: dict[str, Any] | None = None
-    referrer_url: str | None = None
-    created_via_invitation: bool = False
+    channel: Annotated[Channel, _doc("Source channel the ticket came from.")]
+    priority: Annotated[Priority, _doc("Ticket priority.")] = "normal"
+    status: Annotated[Status, _doc("Status at creation.")] = "new"
+    opened_by: Annotated[
+        Party,
+        _doc(
+            "Who opened it. A ticket an agent opens waits for the customer's first message "
+            "before a first-reply commitment starts."
+        ),
+    ] = "customer"
+    department: Annotated[Name | None, _doc("Department the ticket belongs to.")] = None
+    requester: Annotated[LongName | None, _doc("The customer who asked (id or address).")] = None
+    customer_group: Annotated[Name | None, _doc("The requester's customer group.")] = None
+    assignee: Annotated[Name | None, _doc("Agent assigned at creation.")] = None
+    assignee_status: Annotated[AgentStatus | None, _doc("The assigned agent's availability.")] = (
+        None
+    )
+    tags: Annotated[Tags, _doc("Tags.")] = ()
+    custom_fields: Annotated[
+        CustomFields | None, _doc("Custom ticket fields (flat: string keys, scalar values).")
+    ] = None
+    referrer_url: Annotated[Url | None, _doc("Page the customer came from (web and chat).")] = None
+    created_via_invitation: Annotated[bool, _doc("Created from a proactive chat invitation.")] = (
+        False
+    )
 
 
 class ContextChanges(TypedDict, total=False):
@@ -150,142 +264,192 @@ CONTEXT_CHANGE_KEYS: Final[tuple[str, ...]] = tuple(ContextChanges.__annotations
 TICKET_CHANGE_KEYS: Final[tuple[str, ...]] = tuple(TicketChanges.__annotations__)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TicketUpdated(TicketEvent):
-    TYPE = "ticket.updated"
+class Changes(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
+    """How a ticket.updated's ``changes`` object is read: exactly the keys of
+    :class:`TicketChanges` (an unknown one is refused), at least one of them; an absent
+    key stays absent (``UNSET``), apart from a null. :class:`TicketUpdated` holds it as the
+    plain :class:`TicketChanges` dict of the keys given."""
+
+    status: Annotated[Status, _doc("New status.")] | UnsetType = UNSET
+    priority: Annotated[Priority, _doc("New priority.")] | UnsetType = UNSET
+    channel: Annotated[Channel, _doc("Corrected source channel.")] | UnsetType = UNSET
+    department: Annotated[Name | None, _doc("New department, or null for none.")] | UnsetType = (
+        UNSET
+    )
+    assignee: Annotated[Name | None, _doc("New assignee, or null for unassigned.")] | UnsetType = (
+        UNSET
+    )
+    assignee_status: (
+        Annotated[AgentStatus | None, _doc("The assignee's availability.")] | UnsetType
+    ) = UNSET
+    customer_group: Annotated[Name | None, _doc("New customer group, or null.")] | UnsetType = UNSET
+    tags: Annotated[Tags, _doc("The full new tag list (replaces the old one).")] | UnsetType = UNSET
+    custom_fields: (
+        Annotated[CustomFields, _doc("Custom fields that changed (merged into the old).")]
+        | UnsetType
+    ) = UNSET
+    referrer_url: Annotated[Url | None, _doc("New referrer URL.")] | UnsetType = UNSET
+    deleted: (
+        Annotated[bool, _doc("True when the ticket was deleted (cancels its timers).")] | UnsetType
+    ) = UNSET
+
+    def __post_init__(self) -> None:
+        if all(getattr(self, name) is UNSET for name in self.__struct_fields__):
+            raise ValueError("needs at least 1 key")
+
+    def given(self) -> TicketChanges:
+        """The keys given, as the core reads them."""
+        return {  # type: ignore[return-value]
+            name: value
+            for name in self.__struct_fields__
+            if (value := getattr(self, name)) is not UNSET
+        }
+
+
+if sorted(Changes.__struct_fields__) != sorted(TICKET_CHANGE_KEYS):
+    raise TypeError(
+        f"Changes fields {sorted(Changes.__struct_fields__)} differ from "
+        f"{TicketChanges.__name__} {sorted(TICKET_CHANGE_KEYS)}"
+    )
+
+if TYPE_CHECKING:
+    ChangesField = TicketChanges
+else:
+    #: Read as :class:`Changes`, held as :class:`TicketChanges`.
+    ChangesField = Annotated[Changes, Meta(extra_json_schema={"minProperties": 1})]
+
+
+class TicketUpdated(TicketEvent, frozen=True, kw_only=True, gc=False):
     DESCRIPTION = "Attributes of a ticket changed; only the changed ones are sent."
 
-    changes: TicketChanges
+    changes: Annotated[
+        ChangesField,
+        _doc("The attributes that changed. An absent key is unchanged; null clears a value."),
+    ]
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        changes: object = self.changes
+        if isinstance(changes, Changes):
+            msgspec.structs.force_setattr(self, "changes", changes.given())
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MessageReceived(TicketEvent):
-    TYPE = "message.received"
+class MessageReceived(TicketEvent, frozen=True, kw_only=True, gc=False):
     DESCRIPTION = "The customer wrote on the ticket."
 
-    message_id: str
-    channel: Channel | None = None
+    message_id: Annotated[str, _text(128, "Id of the message.")]
+    channel: Annotated[Channel | None, _doc("Channel the message came on.")] = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MessageSent(TicketEvent):
-    TYPE = "message.sent"
+class MessageSent(TicketEvent, frozen=True, kw_only=True, gc=False):
     DESCRIPTION = "An agent wrote on the ticket: a public reply or an internal note."
 
-    message_id: str
-    agent: str
-    visibility: Visibility
+    message_id: Annotated[str, _text(128, "Id of the message.")]
+    agent: Annotated[str, _text(128, "The agent who wrote it.")]
+    visibility: Annotated[
+        Visibility,
+        _doc("public: the customer sees it (stops reply timers); internal: a note (never does)."),
+    ]
 
 
 # --- chats --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ChatStarted(ChatEvent):
-    TYPE = "chat.started"
+class ChatStarted(ChatEvent, frozen=True, kw_only=True, gc=False):
     DESCRIPTION = "A customer started a chat."
 
-    priority: Priority = "normal"
-    department: str | None = None
-    customer: str | None = None
-    customer_group: str | None = None
-    tags: tuple[str, ...] = ()
-    custom_fields: dict[str, Any] | None = None
-    referrer_url: str | None = None
-    created_via_invitation: bool = False
+    priority: Annotated[Priority, _doc("Chat priority.")] = "normal"
+    department: Annotated[Name | None, _doc("Department the chat was routed to.")] = None
+    customer: Annotated[LongName | None, _doc("The customer (id or address).")] = None
+    customer_group: Annotated[Name | None, _doc("The customer's group.")] = None
+    tags: Annotated[Tags, _doc("Tags.")] = ()
+    custom_fields: Annotated[CustomFields | None, _doc("Custom fields.")] = None
+    referrer_url: Annotated[Url | None, _doc("Page the chat started on.")] = None
+    created_via_invitation: Annotated[bool, _doc("Started from a proactive invitation.")] = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ChatMessage(ChatEvent):
-    TYPE = "chat.message"
+class ChatMessage(ChatEvent, frozen=True, kw_only=True, gc=False):
     DESCRIPTION = "A chat message from the customer or an agent."
 
-    message_id: str
-    author: Party
-    agent: str | None = None
+    message_id: Annotated[str, _text(128, "Id of the message.")]
+    author: Annotated[Party, _doc("Who wrote it.")]
+    agent: Annotated[Name | None, _doc("The agent, when an agent wrote it.")] = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ChatTransferred(ChatEvent):
-    TYPE = "chat.transferred"
+class ChatTransferred(ChatEvent, frozen=True, kw_only=True, gc=False):
     DESCRIPTION = "A chat moved to another department or agent."
+    REQUIRE_ONE_OF = ("to_department", "to_agent")
 
-    to_department: str | None = None
-    to_agent: str | None = None
+    to_department: Annotated[Name | None, _doc("Department it moved to.")] = None
+    to_agent: Annotated[Name | None, _doc("Agent it moved to.")] = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ChatEnded(ChatEvent):
-    TYPE = "chat.ended"
+class ChatEnded(ChatEvent, frozen=True, kw_only=True, gc=False):
     DESCRIPTION = "A chat ended."
 
-    ended_by: ChatEndedBy
+    ended_by: Annotated[ChatEndedBy, _doc("Who ended it.")]
 
 
 # --- calls --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CallQueued(CallEvent):
-    TYPE = "call.queued"
+class CallQueued(CallEvent, frozen=True, kw_only=True, gc=False):
     DESCRIPTION = "A call entered a queue (the call-answer clock starts)."
 
-    queue: str
-    priority: Priority = "normal"
-    caller: str | None = None
-    department: str | None = None
-    tags: tuple[str, ...] = ()
-    custom_fields: dict[str, Any] | None = None
+    queue: Annotated[str, _text(128, "The ACD queue.")]
+    priority: Annotated[Priority, _doc("Call priority.")] = "normal"
+    caller: Annotated[LongName | None, _doc("Caller id or customer id.")] = None
+    department: Annotated[Name | None, _doc("Department behind the queue.")] = None
+    tags: Annotated[Tags, _doc("Tags (service type, IVR choice).")] = ()
+    custom_fields: Annotated[CustomFields | None, _doc("Custom fields.")] = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CallAnswered(CallEvent):
-    TYPE = "call.answered"
+class CallAnswered(CallEvent, frozen=True, kw_only=True, gc=False):
     DESCRIPTION = "An agent answered the queued call."
 
-    agent: str
-    queue: str | None = None
+    agent: Annotated[str, _text(128, "The agent who answered.")]
+    queue: Annotated[Name | None, _doc("The queue it was answered from.")] = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CallAbandoned(CallEvent):
-    TYPE = "call.abandoned"
+class CallAbandoned(CallEvent, frozen=True, kw_only=True, gc=False):
     DESCRIPTION = "The caller hung up while waiting in the queue."
 
-    queue: str | None = None
-    position: int | None = None
+    queue: Annotated[Name | None, _doc("The queue it was waiting in.")] = None
+    position: Annotated[Position | None, _doc("Position in the queue at hang-up.")] = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CallTransferred(CallEvent):
-    TYPE = "call.transferred"
+class CallTransferred(CallEvent, frozen=True, kw_only=True, gc=False):
     DESCRIPTION = "The call moved to another queue or agent."
+    REQUIRE_ONE_OF = ("to_queue", "to_agent")
 
-    to_queue: str | None = None
-    to_agent: str | None = None
+    to_queue: Annotated[Name | None, _doc("Queue it moved to.")] = None
+    to_agent: Annotated[Name | None, _doc("Agent it moved to.")] = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CallEnded(CallEvent):
-    TYPE = "call.ended"
+class CallEnded(CallEvent, frozen=True, kw_only=True, gc=False):
     DESCRIPTION = "The call ended after being answered."
 
-    ended_by: CallEndedBy | None = None
+    ended_by: Annotated[CallEndedBy | None, _doc("Who hung up.")] = None
 
 
-#: Every input event type, in the contracts' order.
-EVENT_CLASSES: Final[tuple[type[InputEvent], ...]] = (
-    TicketCreated,
-    TicketUpdated,
-    MessageReceived,
-    MessageSent,
-    ChatStarted,
-    ChatMessage,
-    ChatTransferred,
-    ChatEnded,
-    CallQueued,
-    CallAnswered,
-    CallAbandoned,
-    CallTransferred,
-    CallEnded,
+#: Any input event: the tagged union msgspec decodes a message into.
+AnyInputEvent = (
+    TicketCreated
+    | TicketUpdated
+    | MessageReceived
+    | MessageSent
+    | ChatStarted
+    | ChatMessage
+    | ChatTransferred
+    | ChatEnded
+    | CallQueued
+    | CallAnswered
+    | CallAbandoned
+    | CallTransferred
+    | CallEnded
 )
+#: Every input event type, in the contracts' order.
+EVENT_CLASSES: Final[tuple[type[InputEvent], ...]] = get_args(AnyInputEvent)
+
+#: Event type name -> its class.
+EVENT_TYPES: Final[dict[str, type[InputEvent]]] = {cls.TYPE: cls for cls in EVENT_CLASSES}

@@ -168,7 +168,6 @@ def random_conversation(rng: random.Random, n: int, at_ms: int) -> list[InputEve
             TicketCreated(
                 **common,
                 event_id=f"e{n}a",
-                type=TicketCreated.TYPE,
                 occurred_at=at_ms,
                 ticket_id=ticket,
                 channel=rng.choice(CHANNELS),
@@ -182,7 +181,6 @@ def random_conversation(rng: random.Random, n: int, at_ms: int) -> list[InputEve
                 MessageSent(
                     **common,
                     event_id=f"e{n}b",
-                    type=MessageSent.TYPE,
                     occurred_at=later,
                     ticket_id=ticket,
                     message_id=f"m{n}",
@@ -197,7 +195,6 @@ def random_conversation(rng: random.Random, n: int, at_ms: int) -> list[InputEve
             ChatStarted(
                 **common,
                 event_id=f"e{n}a",
-                type=ChatStarted.TYPE,
                 occurred_at=at_ms,
                 chat_id=chat,
                 priority=rng.choice(PRIORITIES),
@@ -206,7 +203,6 @@ def random_conversation(rng: random.Random, n: int, at_ms: int) -> list[InputEve
             ChatMessage(
                 **common,
                 event_id=f"e{n}b",
-                type=ChatMessage.TYPE,
                 occurred_at=at_ms + 1,
                 chat_id=chat,
                 message_id=f"m{n}",
@@ -218,7 +214,6 @@ def random_conversation(rng: random.Random, n: int, at_ms: int) -> list[InputEve
                 ChatMessage(
                     **common,
                     event_id=f"e{n}c",
-                    type=ChatMessage.TYPE,
                     occurred_at=at_ms + rng.randrange(1, 120_000),
                     chat_id=chat,
                     message_id=f"r{n}",
@@ -234,7 +229,6 @@ def random_conversation(rng: random.Random, n: int, at_ms: int) -> list[InputEve
         CallQueued(
             **common,
             event_id=f"e{n}a",
-            type=CallQueued.TYPE,
             occurred_at=at_ms,
             call_id=call,
             queue=queue,
@@ -247,7 +241,6 @@ def random_conversation(rng: random.Random, n: int, at_ms: int) -> list[InputEve
             CallAnswered(
                 **common,
                 event_id=f"e{n}b",
-                type=CallAnswered.TYPE,
                 occurred_at=at_ms + wait,
                 call_id=call,
                 agent=f"agent-{rng.randrange(5000)}",
@@ -259,7 +252,6 @@ def random_conversation(rng: random.Random, n: int, at_ms: int) -> list[InputEve
             CallAbandoned(
                 **common,
                 event_id=f"e{n}b",
-                type=CallAbandoned.TYPE,
                 occurred_at=at_ms + wait,
                 call_id=call,
                 queue=queue,

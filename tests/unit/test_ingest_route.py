@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from dataclasses import replace
 
 import orjson
 from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from jsonschema import Draft202012Validator
+from msgspec.structs import replace
 from prometheus_client import CollectorRegistry
 
 from slawatch.agents.ingest import (

@@ -1,16 +1,18 @@
 from __future__ import annotations
 
-from dataclasses import fields
+from typing import Annotated, Literal
 
+import msgspec
 import orjson
 import pytest
 
 from slawatch.core.clock import ManualClock
 from slawatch.core.keys import ConversationKind
 from slawatch.schemas import EVENT_TYPES, EventValidator, Rejection
-from slawatch.schemas.events import TicketCreated, TicketUpdated
+from slawatch.schemas.events import Changes, MessageSent, TicketCreated, TicketUpdated
 from slawatch.schemas.normalised import decode_batch, encode_batches, event_from_normalised
 from slawatch.schemas.reasons import RejectReason
+from slawatch.schemas.validation import reason_of
 from tests.samples import NOW_MS, event, invalid_examples, valid_examples
 
 
@@ -59,7 +61,7 @@ def _nested(depth: int, kind: str) -> bytes:
 
 
 def _fields_of(example: dict) -> list[str]:
-    names = {f.name for f in fields(EVENT_TYPES[example["type"]])}
+    names = {f.name for f in msgspec.structs.fields(EVENT_TYPES[example["type"]])} | {"type"}
     return [*sorted(set(example) | names), "not_a_field"]
 
 
@@ -193,5 +195,30 @@ def test_normalised_form_is_the_event() -> None:
         max_event_bytes=65536, max_future_skew_ms=1, clock=ManualClock(NOW_MS)
     )
     parsed = validator.validate(orjson.dumps(example), kind)
-    assert event_from_normalised(orjson.loads(orjson.dumps(parsed))) == parsed
+    assert event_from_normalised(orjson.loads(msgspec.json.encode(parsed))) == parsed
     assert kind is ConversationKind.TICKET
+
+
+@pytest.mark.parametrize(
+    ("value", "type_", "reason", "detail"),
+    [
+        (7, str, RejectReason.WRONG_TYPE, "field 'f': expected `str`, got `int`"),
+        (["a", 1], tuple[str, ...], RejectReason.WRONG_TYPE, "field 'f[1]': expected `str`"),
+        ({}, MessageSent, RejectReason.MISSING_FIELD, "object missing required field"),
+        ("", Annotated[str, msgspec.Meta(min_length=1)], RejectReason.INVALID_VALUE,
+         "field 'f': expected `str` of length >= 1"),
+        (0, Annotated[int, msgspec.Meta(ge=1)], RejectReason.INVALID_VALUE, "`int` >= 1"),
+        ("x", Literal["a", "b"], RejectReason.INVALID_VALUE, "invalid enum value 'x'"),
+        ("a\n", Annotated[str, msgspec.Meta(pattern=r"^a\Z")], RejectReason.INVALID_VALUE,
+         "matching regex"),
+        ({"colour": 1}, Changes, RejectReason.INVALID_VALUE, "unknown keys: `colour`"),
+        ({}, Changes, RejectReason.INVALID_VALUE, "field 'f': needs at least 1 key"),
+        ("x" * 5000, Literal["a"], RejectReason.INVALID_VALUE, "invalid enum value"),
+    ],
+)  # fmt: skip
+def test_reason_of_maps_each_kind_of_msgspec_refusal(value, type_, reason, detail) -> None:
+    with pytest.raises(msgspec.ValidationError) as refused:
+        msgspec.convert(value, type_)
+    got_reason, got_detail = reason_of(refused.value, "f")
+    assert got_reason is reason
+    assert detail in got_detail and len(got_detail) < 400, got_detail
