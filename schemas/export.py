@@ -40,12 +40,15 @@ _VOCABULARIES: Final[dict[frozenset[object], list[object]]] = {
 
 def _published(node: Any) -> Any:
     """``node`` as the contract publishes it: every pattern as written (ECMA-262, where
-    msgspec's is its Python translation), every vocabulary in its order."""
+    msgspec's is its Python translation), every vocabulary in its order, and the keys of a
+    type's ``x-published`` in place of what msgspec says (the input range of epoch
+    milliseconds, narrower than what the type reads: slawatch/core/events.py)."""
     if isinstance(node, list):
         return [_published(item) for item in node]
     if not isinstance(node, dict):
         return node
-    out = {key: _published(value) for key, value in node.items()}
+    out = {key: _published(value) for key, value in node.items() if key != "x-published"}
+    out.update(node.get("x-published", {}))
     if isinstance(out.get("pattern"), str):
         out["pattern"] = PUBLISHED.get(out["pattern"], out["pattern"])
     if isinstance(out.get("enum"), list):

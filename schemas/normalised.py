@@ -16,15 +16,21 @@ milliseconds (UTC) here. msgspec encodes the core's event classes (slawatch/core
 and decodes a whole batch back into them in one pass, ``type`` telling the class; the
 events were validated when they were read, so decoding them again checks only what the
 types say (cheap) and normalises nothing.
+
+A worker of either build reads the other's messages. An older build (before the Structs)
+wrote ``"schema_version": 1.0`` when the input said ``1.0``; a batch the types refuse is
+read a second time, leniently (:func:`_decode_leniently`): as plain JSON, each event's
+whole-number fractions as integers (the validator reads the input the same way).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, cast
+from typing import Any, Final, cast
 
 import msgspec
+import orjson
 
 from slawatch.core.events import EVENT_TYPES, AnyInputEvent, InputEvent
 
@@ -104,11 +110,36 @@ def event_from_normalised(obj: dict[str, object]) -> InputEvent:
     return event
 
 
+def _decode_leniently(raw: bytes) -> _Batch:
+    """A batch as an older build wrote it: plain JSON, where every top-level number of an
+    event that is whole is the integer (no top-level event field is a fraction), then the
+    types. Raises what msgspec or orjson raise."""
+    obj: Any = orjson.loads(raw)
+    events = obj.get("events") if isinstance(obj, dict) else None
+    if isinstance(events, list):
+        obj["events"] = [
+            {
+                key: int(value) if type(value) is float and value.is_integer() else value
+                for key, value in event.items()
+            }
+            if isinstance(event, dict)
+            else event
+            for event in events
+        ]
+    batch: _Batch = msgspec.convert(obj, _Batch)
+    return batch
+
+
 def decode_batch(raw: bytes) -> NormalisedBatch:
     """Decode a normalised batch message."""
     try:
         batch = _BATCH_DECODER.decode(raw)
-    except msgspec.DecodeError as exc:  # a ValidationError too
+    except msgspec.ValidationError as exc:
+        try:  # what an older build wrote: only ever on this path
+            batch = _decode_leniently(raw)
+        except (msgspec.ValidationError, orjson.JSONDecodeError, ValueError):
+            raise ValueError(f"not a normalised batch: {exc}") from None
+    except msgspec.DecodeError as exc:
         raise ValueError(f"not a normalised batch: {exc}") from None
     if batch.v != NORMALISED_VERSION:
         raise ValueError(f"unsupported normalised batch version {batch.v!r}")

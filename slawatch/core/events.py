@@ -72,22 +72,57 @@ CustomFieldValue = Annotated[str, Meta(max_length=1024)] | int | float | bool | 
 CustomFields = Annotated[dict[CustomFieldKey, CustomFieldValue], Meta(max_length=64)]
 Position = Annotated[int, Meta(ge=1, le=100_000)]
 
+#: The latest instant an RFC 3339 string the pattern admits can name.
+LATEST_TEXT_MS: Final = parse_timestamp_ms("9999-12-31T23:59:59.999-23:59")
+
 if TYPE_CHECKING:
     #: Epoch milliseconds once decoded (see :meth:`InputEvent.__post_init__`).
     EventTime = int
 else:
-    #: What msgspec reads: epoch milliseconds in range, or a string that
-    #: :func:`~slawatch.core.timestamps.parse_timestamp_ms` turns into them.
+    #: What msgspec reads: epoch milliseconds, or a string that
+    #: :func:`~slawatch.core.timestamps.parse_timestamp_ms` turns into them. The integer
+    #: branch takes every instant a string can become (1970 on), because the normalised
+    #: stream holds the converted time and is read with these classes too; the contract's
+    #: narrower range for integers given as input (2000..2100, which catches seconds sent
+    #: by mistake) is checked by the validator (slawatch/schemas/validation.py) and is what
+    #: the schemas publish (``x-published`` replaces msgspec's bounds on export,
+    #: slawatch/schemas/export.py).
     EventTime = (
-        Annotated[int, Meta(ge=MIN_EPOCH_MS, le=MAX_EPOCH_MS - 1)]
-        | Annotated[
-            str,
+        Annotated[
+            int,
             Meta(
-                max_length=MAX_TIMESTAMP_CHARS,
-                extra_json_schema={"pattern": RFC3339_PATTERN, "format": "date-time"},
+                ge=0,
+                le=LATEST_TEXT_MS,
+                extra_json_schema={
+                    "x-published": {"minimum": MIN_EPOCH_MS, "maximum": MAX_EPOCH_MS - 1}
+                },
             ),
         ]
+        | Annotated[
+            str,
+            Meta(max_length=MAX_TIMESTAMP_CHARS, extra_json_schema={"pattern": RFC3339_PATTERN}),
+        ]
     )
+
+#: orjson, which read input messages before msgspec did, reads an integer outside
+#: -2**63..2**64-1 as a float; msgspec keeps it a Python int, which no 64-bit encoder (the
+#: timers' state) can write. A custom field value keeps orjson's meaning:
+#: :func:`as_orjson_reads`.
+_INT_MIN: Final = -(2**63)
+_INT_MAX: Final = 2**64 - 1
+
+
+def as_orjson_reads(custom_fields: dict[str, Any]) -> None:
+    """Turn, in place, every integer value of ``custom_fields`` beyond 64 bits into the
+    float orjson reads for it; one too large for a float is refused (``ValueError``: orjson
+    refuses the message as not JSON). A loop over the values, on events that have custom
+    fields only."""
+    for key, value in custom_fields.items():
+        if type(value) is int and not _INT_MIN <= value <= _INT_MAX:
+            try:
+                custom_fields[key] = float(value)
+            except OverflowError:
+                raise ValueError(f"custom field {key!r}: number out of range") from None
 
 
 def _doc(description: str) -> Meta:
@@ -233,6 +268,11 @@ class TicketCreated(TicketEvent, frozen=True, kw_only=True, gc=False):
         False
     )
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.custom_fields is not None:
+            as_orjson_reads(self.custom_fields)
+
 
 class ContextChanges(TypedDict, total=False):
     """The changes of a ticket.updated that the conversation's context takes as they are
@@ -294,7 +334,9 @@ class Changes(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True)
     ) = UNSET
 
     def __post_init__(self) -> None:
-        if all(getattr(self, name) is UNSET for name in self.__struct_fields__):
+        if self.custom_fields is not UNSET:
+            as_orjson_reads(self.custom_fields)
+        elif all(getattr(self, name) is UNSET for name in self.__struct_fields__):
             raise ValueError("needs at least 1 key")
 
     def given(self) -> TicketChanges:
@@ -367,6 +409,11 @@ class ChatStarted(ChatEvent, frozen=True, kw_only=True, gc=False):
     referrer_url: Annotated[Url | None, _doc("Page the chat started on.")] = None
     created_via_invitation: Annotated[bool, _doc("Started from a proactive invitation.")] = False
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.custom_fields is not None:
+            as_orjson_reads(self.custom_fields)
+
 
 class ChatMessage(ChatEvent, frozen=True, kw_only=True, gc=False):
     DESCRIPTION = "A chat message from the customer or an agent."
@@ -402,6 +449,11 @@ class CallQueued(CallEvent, frozen=True, kw_only=True, gc=False):
     department: Annotated[Name | None, _doc("Department behind the queue.")] = None
     tags: Annotated[Tags, _doc("Tags (service type, IVR choice).")] = ()
     custom_fields: Annotated[CustomFields | None, _doc("Custom fields.")] = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.custom_fields is not None:
+            as_orjson_reads(self.custom_fields)
 
 
 class CallAnswered(CallEvent, frozen=True, kw_only=True, gc=False):
