@@ -283,7 +283,7 @@ class Run:
         # Working time used so far, measured on the level that has applied until now.
         used = {id(c): self.elapsed(c, max(at_ms, c.run_started_ms)) for c in state.open_cycles}
         if new != old:
-            self.set_context(level=new)
+            self.set_context_field("level", new)
         for cycle in state.open_cycles:  # the tuple as it was: a cancelled cycle leaves it
             self._move(cycle, at_ms, used[id(cycle)], old if new != old else None)
 

@@ -188,22 +188,25 @@ def _message_sent(run: Run, event: MessageSent) -> None:
 def _ticket_updated(run: Run, event: TicketUpdated) -> None:
     t = event.occurred_at
     changes = event.changes
-    run.set_context(**{k: v for k, v in changes.items() if k in _AS_THEY_ARE})
+    set_field = run.set_context_field
+    for name, value in changes.items():
+        if name in _AS_THEY_ARE:
+            set_field(name, value)
     if "tags" in changes:
-        run.set_context(tags=tuple(changes["tags"]))
+        set_field("tags", tuple(changes["tags"]))
     if "custom_fields" in changes:
         merged = _merged_custom_fields(run.state.context.custom_fields, changes["custom_fields"])
-        run.set_context(custom_fields=merged)
+        set_field("custom_fields", merged)
     changed = run.state.context.changed_ms
     if changed is None or t > changed:
-        run.set_context(changed_ms=t)
+        set_field("changed_ms", t)
     if changes.get("deleted"):
-        run.set_context(deleted=True)
+        set_field("deleted", True)
         run.cancel_all(t, CancelReason.DELETED, Stop.DELETED)
         return
     old = run.state.context.status
     new = changes.get("status", old)
-    run.set_context(status=new)
+    set_field("status", new)
     run.apply_rules(t)  # the level first: what the status change starts runs on it
     if "status" not in changes:
         return
@@ -248,7 +251,7 @@ def _chat_message(run: Run, event: ChatMessage) -> None:
     _last_message(run, event.author, t)
     if event.author == "agent":
         if event.agent:
-            run.set_context(assignee=event.agent)
+            run.set_context_field("assignee", event.agent)
         _agent_replied(run, (Metric.CHAT_REPLY,), t, Stop.REPLIED)
     else:
         _reply_waiting_metric_started(run, Metric.CHAT_REPLY, t)
@@ -300,7 +303,7 @@ def _call_queued(run: Run, event: CallQueued) -> None:
 
 @handles(CallAnswered)
 def _call_answered(run: Run, event: CallAnswered) -> None:
-    run.set_context(assignee=event.agent)
+    run.set_context_field("assignee", event.agent)
     _agent_replied(run, (Metric.CALL_ANSWER,), event.occurred_at, Stop.ANSWERED)
 
 
@@ -326,12 +329,12 @@ def _call_abandoned(run: Run, event: CallAbandoned) -> None:
 def _call_transferred(run: Run, event: CallTransferred) -> None:
     t = event.occurred_at
     if event.to_agent:
-        run.set_context(assignee=event.to_agent)
+        run.set_context_field("assignee", event.to_agent)
     if event.to_queue:
         cycle = run.state.open_cycle(Metric.CALL_ANSWER)
         if cycle is not None:
             run.cancel(cycle, t, CancelReason.TRANSFERRED, Stop.TRANSFERRED)
-        run.set_context(queue=event.to_queue)
+        run.set_context_field("queue", event.to_queue)
         run.apply_rules(t)
         run.start(Metric.CALL_ANSWER, t)
     else:

@@ -59,7 +59,7 @@ class IllegalTransition(Exception):
     """An event that cannot belong to this conversation (a call event for a ticket)."""
 
 
-def new_state(event: InputEvent, policy: SlaPolicy) -> ConversationState:
+def new_state(event: InputEvent, policy: SlaPolicy, key: str | None = None) -> ConversationState:
     """The empty state of the conversation ``event`` belongs to, on the level the rules
     give what little is known of it yet (its kind and tenant)."""
     context = Context(
@@ -71,7 +71,7 @@ def new_state(event: InputEvent, policy: SlaPolicy) -> ConversationState:
         context.level = policy.default_level  # the creation's own rule evaluation follows
     else:
         context.level = sys.intern(policy.level_for(context, event.occurred_at))
-    return ConversationState(key=event.key, context=context)
+    return ConversationState(key=event.key if key is None else key, context=context)
 
 
 def apply(
@@ -89,13 +89,20 @@ def advance(
 
 
 def apply_in_place(
-    state: ConversationState | None, event: InputEvent, policy: SlaPolicy, now_ms: int
+    state: ConversationState | None,
+    event: InputEvent,
+    policy: SlaPolicy,
+    now_ms: int,
+    key: str | None = None,
 ) -> tuple[ConversationState, Effects]:
     """Fold ``event`` into ``state``, changing it (None: the conversation is new: the new
-    state is returned). An event refused (:class:`IllegalTransition`) changes nothing."""
+    state is returned). An event refused (:class:`IllegalTransition`) changes nothing.
+    ``key``: ``event.key``, when the caller has it already (the tick does)."""
+    if key is None:
+        key = event.key
     if state is None:
-        state = new_state(event, policy)
-    elif event.key != state.key:
+        state = new_state(event, policy, key)
+    elif key != state.key:
         raise IllegalTransition(f"event for {event.key} applied to {state.key}")
     event_hash = event_id_hash(event.event_id)
     if event_hash in state.recent_event_hashes:

@@ -172,7 +172,7 @@ class PartitionScheduler:
                 if keep_before:
                     before[key] = None if state is None else copy_state(state)
             try:
-                touched[key], fired = apply_in_place(state, event, policy, now_ms)
+                touched[key], fired = apply_in_place(state, event, policy, now_ms, key)
             except IllegalTransition as exc:
                 result.refused.append(Refused(event, str(exc)))
                 continue
