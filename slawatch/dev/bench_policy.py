@@ -106,7 +106,7 @@ def _apply_only(events: list[InputEvent], policy: SlaPolicy, now_ms: int) -> Cal
         for event in events:
             key = event.key
             try:
-                states[key], _ = apply_in_place(get(key), event, policy, now_ms)
+                states[key], _ = apply_in_place(get(key), event, policy, now_ms, key)
             except IllegalTransition:  # refused: skipped, as the tick skips it
                 continue
         return len(events)
