@@ -17,7 +17,10 @@ Two pieces, both framework-free:
   risk now (at-risk declared, not yet breached) and breached-and-still-open, and keeps the
   open cycles at risk or breached (the wallboard's list). :meth:`CycleCensus.update` moves
   a conversation from its old state to its new one; :meth:`CycleCensus.add` counts a state
-  in when a partition is rebuilt. A worker exports the sum over the partitions it holds,
+  in when a partition is rebuilt. The states change in place (slawatch/core/state.py), so
+  the old state it is given is a copy made before the change (the tick's
+  :attr:`~slawatch.core.scheduler.Tick.before`), and labels are looked up by the context's
+  values, never by its identity. A worker exports the sum over the partitions it holds,
   so several workers add up and a moved partition is counted by its new owner only.
 """
 
@@ -39,8 +42,6 @@ LABEL_ATTRIBUTES = (
 NONE = "none"
 #: The value of a label folded away (outside the allowed set or beyond a cap).
 OTHER = "other"
-#: Contexts whose labels a folder remembers by identity.
-RECENT_CONTEXTS = 4096
 #: A label value longer than this is folded (no one reads a 200-character label).
 MAX_VALUE_CHARS = 64
 
@@ -60,7 +61,6 @@ class LabelFolder:
         "_cap",
         "_full",
         "_max_combinations",
-        "_recent",
         "_values",
         "names",
         "on_full",
@@ -101,7 +101,6 @@ class LabelFolder:
         self._all_other = tuple(OTHER for _ in self.names)
         #: Raw attribute tuple -> labels (bounded; cleared when full, recomputed the same).
         self._cache: dict[tuple[object, ...], tuple[str, ...]] = {}
-        self._recent: dict[int, tuple[object, tuple[str, ...]]] = {}
 
     @property
     def bound(self) -> int:
@@ -153,19 +152,9 @@ class LabelFolder:
         return folded
 
     def labels(self, context: object) -> tuple[str, ...]:
-        """The labels of a conversation context (any object with the attributes).
-
-        Contexts are immutable and shared by a conversation's successive states, so the
-        last few thousand are remembered by identity (each entry holds its context, so an
-        id is never taken for another object's)."""
-        entry = self._recent.get(id(context))
-        if entry is not None and entry[0] is context:
-            return entry[1]
-        labels = self.labels_of(tuple(getattr(context, n) for n in self.names))
-        if len(self._recent) >= RECENT_CONTEXTS:
-            self._recent.clear()
-        self._recent[id(context)] = (context, labels)
-        return labels
+        """The labels of a conversation context (any object with the attributes), by its
+        values (a context changes in place: its identity says nothing)."""
+        return self.labels_of(tuple([getattr(context, n) for n in self.names]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,10 +205,11 @@ class CycleCensus:
         self._count(state, 1)
 
     def update(self, before: ConversationState | None, after: ConversationState) -> None:
-        """``before`` (None: new) became ``after``: move the counts."""
+        """``before`` (None: new) became ``after``: move the counts. ``before`` is a copy
+        made before the change (the state itself changes in place)."""
         if before is not None:
-            if before.open_cycles is after.open_cycles and before.context is after.context:
-                return  # nothing counted changed (records are shared when unchanged)
+            if before.open_cycles == after.open_cycles and before.context == after.context:
+                return  # nothing counted changed
             self._count(before, -1)
         self._count(after, 1)
 

@@ -1,6 +1,10 @@
-"""One application of the state machine: the conversation's state as it evolves, and the
+"""One application of the state machine: the conversation's state as it changes, and the
 operations the input events are made of: start, stop, cancel, pause, resume and move
 cycles, emit what is said about them, and update the conversation's context.
+
+The state and its records are changed in place (:mod:`slawatch.core.state`); only what
+must outlive the change is copied: the context an SLA event carries (once per application
+and context, not per event said), and a paused cycle as an event reports it.
 """
 
 from __future__ import annotations
@@ -15,10 +19,10 @@ from slawatch.core.sla import CancelReason, Metric, SlaEventKind, Stop
 from slawatch.core.state import (
     NEVER,
     REPLY_WINDOW,
+    Context,
     ConversationState,
     Cycle,
     StoppedCycle,
-    evolve,
     metric_index,
 )
 
@@ -34,15 +38,19 @@ def intern_optional(value: Any) -> Any:
 
 
 class Run:
-    """One application: the state as it evolves, the effects, the policy and the clock."""
+    """One application: the state it changes in place, the effects, the policy and the
+    clock."""
 
-    __slots__ = ("effects", "now_ms", "policy", "state")
+    __slots__ = ("_said_context", "effects", "now_ms", "policy", "state")
 
     def __init__(self, state: ConversationState, policy: SlaPolicy, now_ms: int) -> None:
         self.state = state
         self.policy = policy
         self.now_ms = now_ms
         self.effects: Effects = []
+        #: The copy of the context the effects said so far carry (None: the context has
+        #: changed since, or nothing was said yet).
+        self._said_context: Context | None = None
 
     @property
     def level(self) -> SlaLevel:
@@ -63,20 +71,23 @@ class Run:
         previous_level: str | None = None,
         settle_ms: int | None = None,
     ) -> C:
-        """Say ``kind`` of ``cycle``; return the cycle counting it (keep that one: its
-        events are numbered). A paused cycle reports the instants it has not reached as
-        if it ran on from ``settle_ms`` (default ``at_ms``; never :data:`NEVER`)."""
-        said = cycle.said + 1
+        """Say ``kind`` of ``cycle``, which counts it (its events are numbered); return
+        it. A paused cycle reports the instants it has not reached as if it ran on from
+        ``settle_ms`` (default ``at_ms``; never :data:`NEVER`)."""
+        said = cycle.said = cycle.said + 1
         shown: Cycle | StoppedCycle = cycle
         if isinstance(cycle, Cycle) and cycle.paused:
             shown = self._settled(cycle, at_ms if settle_ms is None else settle_ms)
+        context = self._said_context
+        if context is None:  # the event keeps the context as it is now
+            context = self._said_context = self.state.context.__copy__()
         self.effects.append(
             SlaEvent(
                 kind=kind,
                 metric=shown.metric,
                 cycle=shown.number,
                 key=self.state.key,
-                context=self.state.context,
+                context=context,
                 target_ms=shown.target_ms,
                 started_ms=shown.started_ms,
                 due_ms=shown.due_ms,
@@ -91,7 +102,7 @@ class Run:
                 sequence=said,
             )
         )
-        return evolve(cycle, said=said)
+        return cycle
 
     # starting
 
@@ -103,31 +114,21 @@ class Run:
         if target is None or state.open_cycle(metric) is not None:
             return None
         counts = list(state.started_counts)
-        counts[metric_index(metric)] += 1
+        index = metric_index(metric)
+        counts[index] += 1
         paused = metric is Metric.RESOLUTION and state.context.status in level.pause_statuses
-        cycle = self._schedule(
-            Cycle(
-                metric=metric,
-                number=counts[metric_index(metric)],
-                started_ms=at_ms,
-                target_ms=target,
-                run_started_ms=at_ms,
-                due_ms=0,
-                at_risk_ms=0,
-                used_ms=used_ms,
-                paused=paused,
-                policy_version=self.policy.version,
-            )
-        )
-        self.state = evolve(
-            state,
-            open_cycles=(*state.open_cycles, cycle),
-            started_counts=(counts[0], counts[1], counts[2], counts[3], counts[4]),
-        )
+        # metric, number, started, target, run started, due, at risk, used, paused, at
+        # risk sent, breach sent, policy version (positional: the cheapest call)
+        new = Cycle(metric, counts[index], at_ms, target, at_ms, 0, 0, used_ms, paused, False,
+                    False, self.policy.version)  # fmt: skip
+        cycle = self._schedule(new)
+        state.open_cycles = (*state.open_cycles, cycle)
+        state.started_counts = (counts[0], counts[1], counts[2], counts[3], counts[4])
         return cycle
 
     def _schedule(self, cycle: Cycle) -> Cycle:
-        """Due and at-risk from the current run (or pause) and the working time used.
+        """Set due and at-risk (in place) from the current run (or pause) and the working
+        time used; return ``cycle``.
 
         A threshold the cycle has already reached keeps the instant it reached it (or,
         when a new level puts it past at once, the start of this run); one it has not
@@ -140,16 +141,20 @@ class Run:
         start, used, paused = cycle.run_started_ms, cycle.used_ms, cycle.paused
         risk_left = level.at_risk_after_ms(cycle.target_ms) - used
         at_risk = _reached(calendar, start, risk_left, cycle.at_risk_ms, paused)
-        due = _reached(calendar, start, cycle.target_ms - used, cycle.due_ms, paused)
-        return evolve(cycle, due_ms=due, at_risk_ms=at_risk)
+        cycle.due_ms = _reached(calendar, start, cycle.target_ms - used, cycle.due_ms, paused)
+        cycle.at_risk_ms = at_risk
+        return cycle
 
     def _settled(self, cycle: Cycle, at_ms: int) -> Cycle:
         """``cycle`` as an event reports it at ``at_ms``: a paused cycle's instants not
         reached are when it would have reached them running on from then (so a cycle
-        that stops paused short of its target is due after its stop)."""
+        that stops paused short of its target is due after its stop). A paused cycle's is a
+        copy: the cycle itself stays paused."""
         if not cycle.paused:
             return cycle
-        resumed = evolve(cycle, paused=False, run_started_ms=max(at_ms, cycle.run_started_ms))
+        resumed = cycle.__copy__()
+        resumed.paused = False
+        resumed.run_started_ms = max(at_ms, cycle.run_started_ms)
         return self._schedule(resumed)
 
     def elapsed(self, cycle: Cycle, at_ms: int) -> int:
@@ -157,11 +162,8 @@ class Run:
             return cycle.used_ms
         return cycle.used_ms + self.level.calendar.elapsed(cycle.run_started_ms, at_ms)
 
-    def replace_cycle(self, old: Cycle, new: Cycle | None) -> None:
-        cycles = tuple(
-            c for c in (new if c is old else c for c in self.state.open_cycles) if c is not None
-        )
-        self.state = evolve(self.state, open_cycles=cycles)
+    def remove_cycle(self, old: Cycle) -> None:
+        self.state.open_cycles = tuple([c for c in self.state.open_cycles if c is not old])
 
     # stopping
 
@@ -196,7 +198,7 @@ class Run:
     ) -> None:
         """Replace open ``cycle`` by its stopped record (``told``: the same, counting the
         events just said of it)."""
-        self.replace_cycle(cycle, None)
+        self.remove_cycle(cycle)
         cycle = self._settled(told, at_ms)
         record = StoppedCycle(
             metric=cycle.metric,
@@ -213,8 +215,9 @@ class Run:
             policy_version=cycle.policy_version,
             said=cycle.said,
         )
-        others = tuple(s for s in self.state.stopped if s.metric is not cycle.metric)
-        self.state = evolve(self.state, stopped=(*others, record))
+        metric = cycle.metric
+        others = [s for s in self.state.stopped if s.metric is not metric]
+        self.state.stopped = (*others, record)
 
     def maybe_correct_stopped(self, metric: Metric, at_ms: int, stop: Stop) -> None:
         """A stop older than the recorded one: if it proves a missed cycle met, say so.
@@ -234,17 +237,18 @@ class Run:
         told = last
         if not last.retracted:
             told = self.emit(SlaEventKind.RETRACTED, told, at_ms=at_ms, elapsed_ms=elapsed)
-        told = self.emit(SlaEventKind.MET, told, at_ms=at_ms, elapsed_ms=elapsed, stop=stop)
-        corrected = evolve(
-            told, stopped_ms=at_ms, elapsed_ms=elapsed, outcome=SlaEventKind.MET, retracted=True
-        )
-        others = tuple(s for s in self.state.stopped if s.metric is not metric)
-        self.state = evolve(self.state, stopped=(*others, corrected))
+        self.emit(SlaEventKind.MET, told, at_ms=at_ms, elapsed_ms=elapsed, stop=stop)
+        last.stopped_ms = at_ms
+        last.elapsed_ms = elapsed
+        last.outcome = SlaEventKind.MET
+        last.retracted = True
+        others = [s for s in self.state.stopped if s is not last]
+        self.state.stopped = (*others, last)  # the latest correction last, as a new record
 
     def cancel_all(self, at_ms: int, reason: CancelReason, stop: Stop) -> None:
-        for cycle in self.state.open_cycles:
+        for cycle in self.state.open_cycles:  # the tuple as it was: cancel replaces it
             self.cancel(cycle, at_ms, reason, stop)
-        self.state = evolve(self.state, closed=True)
+        self.state.closed = True
 
     # pausing
 
@@ -253,15 +257,17 @@ class Run:
         if cycle.paused:
             return
         at = max(at_ms, cycle.run_started_ms)
-        used = self.elapsed(cycle, at)
-        paused = evolve(cycle, used_ms=used, paused=True, run_started_ms=at)
-        self.replace_cycle(cycle, self._schedule(paused))
+        cycle.used_ms = self.elapsed(cycle, at)
+        cycle.paused = True
+        cycle.run_started_ms = at
+        self._schedule(cycle)
 
     def resume(self, cycle: Cycle, at_ms: int) -> None:
         if not cycle.paused:
             return
-        resumed = self._schedule(evolve(cycle, paused=False, run_started_ms=at_ms))
-        self.replace_cycle(cycle, resumed)
+        cycle.paused = False
+        cycle.run_started_ms = at_ms
+        self._schedule(cycle)
 
     # levels
 
@@ -277,8 +283,8 @@ class Run:
         # Working time used so far, measured on the level that has applied until now.
         used = {id(c): self.elapsed(c, max(at_ms, c.run_started_ms)) for c in state.open_cycles}
         if new != old:
-            self.set_context(level=new)
-        for cycle in self.state.open_cycles:
+            self.set_context_field("level", new)
+        for cycle in state.open_cycles:  # the tuple as it was: a cancelled cycle leaves it
             self._move(cycle, at_ms, used[id(cycle)], old if new != old else None)
 
     def _move(self, cycle: Cycle, at_ms: int, used_ms: int, previous: str | None) -> None:
@@ -293,28 +299,33 @@ class Run:
             )  # fmt: skip
             self._close(cycle, told, at_ms, used_ms, SlaEventKind.CANCELLED, retracted=False)
             return
-        moved = evolve(
-            cycle,
-            target_ms=target,
-            used_ms=used_ms,
-            run_started_ms=max(at_ms, cycle.run_started_ms),
-            policy_version=self.policy.version,
-        )
-        moved = self._schedule(moved)  # paused too: a target already used up is due now
+        cycle.target_ms = target
+        cycle.used_ms = used_ms
+        cycle.run_started_ms = max(at_ms, cycle.run_started_ms)
+        cycle.policy_version = self.policy.version
+        self._schedule(cycle)  # paused too: a target already used up is due now
         if previous is not None:
-            moved = self.emit(
-                SlaEventKind.LEVEL_CHANGED, moved, at_ms=at_ms, elapsed_ms=used_ms,
+            self.emit(
+                SlaEventKind.LEVEL_CHANGED, cycle, at_ms=at_ms, elapsed_ms=used_ms,
                 previous_level=previous,
             )  # fmt: skip
-        self.replace_cycle(cycle, moved)
 
     # context
 
     def set_context(self, **changes: Any) -> None:
+        """Change the context's fields in ``changes`` (in place)."""
         context = self.state.context
-        values = {k: intern_optional(v) for k, v in changes.items() if getattr(context, k) != v}
-        if values:  # most events repeat what the context already says
-            self.state = evolve(self.state, context=evolve(context, **values))
+        for name, value in changes.items():
+            if getattr(context, name) != value:  # most events repeat what it already says
+                setattr(context, name, _intern(value) if type(value) is str else value)
+                self._said_context = None
+
+    def set_context_field(self, name: str, value: Any) -> None:
+        """:meth:`set_context` of one field, without building a dict."""
+        context = self.state.context
+        if getattr(context, name) != value:
+            setattr(context, name, _intern(value) if type(value) is str else value)
+            self._said_context = None
 
     def first_reply_at_or_after(self, at_ms: int) -> int | None:
         for reply in self.state.reply_times:
@@ -323,8 +334,8 @@ class Run:
         return None
 
     def record_reply(self, at_ms: int) -> None:
-        times = tuple(sorted((*self.state.reply_times, at_ms)))[-REPLY_WINDOW:]
-        self.state = evolve(self.state, reply_times=times)
+        state = self.state
+        state.reply_times = tuple(sorted((*state.reply_times, at_ms))[-REPLY_WINDOW:])
 
 
 def _reached(calendar: Calendar, start_ms: int, left_ms: int, before_ms: int, paused: bool) -> int:

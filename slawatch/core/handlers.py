@@ -30,7 +30,6 @@ from slawatch.core.events import (
     TicketUpdated,
 )
 from slawatch.core.sla import CancelReason, Metric, SlaEventKind, Stop
-from slawatch.core.state import evolve
 
 E = TypeVar("E", bound=InputEvent)
 Handler = Callable[[Run, E], None]
@@ -99,7 +98,8 @@ def _merged_custom_fields(
 def _last_message(run: Run, author: str, at_ms: int) -> None:
     last = run.state.context.last_message_ms
     if last is None or at_ms >= last:
-        run.set_context(last_message_author=author, last_message_ms=at_ms)
+        run.set_context_field("last_message_author", author)
+        run.set_context_field("last_message_ms", at_ms)
 
 
 def _opening_context(run: Run, event: TicketCreated | ChatStarted) -> dict[str, Any]:
@@ -135,14 +135,14 @@ def _ticket_created(run: Run, event: TicketCreated) -> None:
         status=event.status,
         **_opening_context(run, event),
     )
-    run.state = evolve(run.state, created=True)
+    run.state.created = True
     run.apply_rules(t)
     if event.status not in ("solved", "closed"):
         run.start(Metric.RESOLUTION, t)
     if event.opened_by == "agent":
         early = run.state.early_customer_ms
         if early is None:
-            run.state = evolve(run.state, awaiting_customer=True)
+            run.state.awaiting_customer = True
             return
         t = early
     cycle = run.start(Metric.FIRST_REPLY, t)
@@ -158,11 +158,11 @@ def _message_received(run: Run, event: MessageReceived) -> None:
     state = run.state
     if not state.created:
         early = state.early_customer_ms
-        run.state = evolve(state, early_customer_ms=t if early is None else min(early, t))
+        state.early_customer_ms = t if early is None else min(early, t)
         return
     _last_message(run, "customer", t)
     if state.awaiting_customer:
-        run.state = evolve(run.state, awaiting_customer=False)
+        state.awaiting_customer = False
         cycle = run.start(Metric.FIRST_REPLY, t)
         reply = run.first_reply_at_or_after(t)
         if cycle is not None and reply is not None:
@@ -188,22 +188,25 @@ def _message_sent(run: Run, event: MessageSent) -> None:
 def _ticket_updated(run: Run, event: TicketUpdated) -> None:
     t = event.occurred_at
     changes = event.changes
-    run.set_context(**{k: v for k, v in changes.items() if k in _AS_THEY_ARE})
+    set_field = run.set_context_field
+    for name, value in changes.items():
+        if name in _AS_THEY_ARE:
+            set_field(name, value)
     if "tags" in changes:
-        run.set_context(tags=tuple(changes["tags"]))
+        set_field("tags", tuple(changes["tags"]))
     if "custom_fields" in changes:
         merged = _merged_custom_fields(run.state.context.custom_fields, changes["custom_fields"])
-        run.set_context(custom_fields=merged)
+        set_field("custom_fields", merged)
     changed = run.state.context.changed_ms
     if changed is None or t > changed:
-        run.set_context(changed_ms=t)
+        set_field("changed_ms", t)
     if changes.get("deleted"):
-        run.set_context(deleted=True)
+        set_field("deleted", True)
         run.cancel_all(t, CancelReason.DELETED, Stop.DELETED)
         return
     old = run.state.context.status
     new = changes.get("status", old)
-    run.set_context(status=new)
+    set_field("status", new)
     run.apply_rules(t)  # the level first: what the status change starts runs on it
     if "status" not in changes:
         return
@@ -238,7 +241,7 @@ def _ticket_updated(run: Run, event: TicketUpdated) -> None:
 @handles(ChatStarted)
 def _chat_started(run: Run, event: ChatStarted) -> None:
     run.set_context(channel="chat", **_opening_context(run, event))
-    run.state = evolve(run.state, created=True)
+    run.state.created = True
     run.apply_rules(event.occurred_at)
 
 
@@ -248,7 +251,7 @@ def _chat_message(run: Run, event: ChatMessage) -> None:
     _last_message(run, event.author, t)
     if event.author == "agent":
         if event.agent:
-            run.set_context(assignee=event.agent)
+            run.set_context_field("assignee", event.agent)
         _agent_replied(run, (Metric.CHAT_REPLY,), t, Stop.REPLIED)
     else:
         _reply_waiting_metric_started(run, Metric.CHAT_REPLY, t)
@@ -270,7 +273,7 @@ def _chat_ended(run: Run, event: ChatEnded) -> None:
             run.stop(cycle, t, Stop.CHAT_ENDED)  # the customer waited past due: missed
         else:
             run.cancel(cycle, t, CancelReason.CHAT_ENDED, Stop.CHAT_ENDED)
-    run.state = evolve(run.state, closed=True)
+    run.state.closed = True
 
 
 # --- calls --------------------------------------------------------------------------------
@@ -293,14 +296,14 @@ def _call_queued(run: Run, event: CallQueued) -> None:
     )
     if run.state.context.created_ms is None:
         run.set_context(created_ms=t, changed_ms=t)
-    run.state = evolve(run.state, created=True)
+    run.state.created = True
     run.apply_rules(t)
     run.start(Metric.CALL_ANSWER, t)
 
 
 @handles(CallAnswered)
 def _call_answered(run: Run, event: CallAnswered) -> None:
-    run.set_context(assignee=event.agent)
+    run.set_context_field("assignee", event.agent)
     _agent_replied(run, (Metric.CALL_ANSWER,), event.occurred_at, Stop.ANSWERED)
 
 
@@ -314,7 +317,7 @@ def _caller_left(run: Run, at_ms: int, stop: Stop) -> None:
             run.cancel(cycle, at_ms, CancelReason.ABANDONED_BEFORE_DUE, stop)
         else:
             run.stop(cycle, at_ms, stop)  # abandoned after due: missed
-    run.state = evolve(run.state, closed=True)
+    run.state.closed = True
 
 
 @handles(CallAbandoned)
@@ -326,12 +329,12 @@ def _call_abandoned(run: Run, event: CallAbandoned) -> None:
 def _call_transferred(run: Run, event: CallTransferred) -> None:
     t = event.occurred_at
     if event.to_agent:
-        run.set_context(assignee=event.to_agent)
+        run.set_context_field("assignee", event.to_agent)
     if event.to_queue:
         cycle = run.state.open_cycle(Metric.CALL_ANSWER)
         if cycle is not None:
             run.cancel(cycle, t, CancelReason.TRANSFERRED, Stop.TRANSFERRED)
-        run.set_context(queue=event.to_queue)
+        run.set_context_field("queue", event.to_queue)
         run.apply_rules(t)
         run.start(Metric.CALL_ANSWER, t)
     else:

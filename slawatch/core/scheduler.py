@@ -4,7 +4,8 @@ A partition's conversations live in a :class:`StateStore` (a Faust table in a wo
 dict in ``replay`` and in tests); its timers are a priority queue of (next deadline, key)
 held by a :class:`PartitionScheduler`. One :meth:`PartitionScheduler.tick`:
 
-1. applies each event to its conversation's state (read once per tick from the store);
+1. applies each event to its conversation's state, read once per tick from the store and
+   changed in place by every event of the tick (no copy per event);
 2. if a watermark is known, advances every touched state to it, then pops from the queue
    only the entries due at or before it, skipping *stale* ones (the deadline stored with
    the state no longer matches the queued one: the state moved on since), and advances
@@ -15,6 +16,12 @@ held by a :class:`PartitionScheduler`. One :meth:`PartitionScheduler.tick`:
 
 The caller persists before the next tick (the next tick reads the store). Nothing here
 scans the whole store: only :meth:`PartitionScheduler.rebuild`, once per assignment.
+
+The tick changes the states the store hands it: a store that keeps objects
+(:class:`MemoryStore`) sees its states change during the tick, before ``put``; one that
+keeps bytes (the worker's table) decodes a fresh object on every ``get``. Either way,
+nothing else may hold a state across a tick expecting it to stay as it was: the states
+as they were before the tick are in :attr:`Tick.before` (copies), when asked for.
 """
 
 from __future__ import annotations
@@ -26,9 +33,14 @@ from typing import Protocol
 
 from slawatch.core.effects import SlaEvent
 from slawatch.core.events import InputEvent
-from slawatch.core.machine import IllegalTransition, advance, apply, next_deadline
+from slawatch.core.machine import (
+    IllegalTransition,
+    advance_in_place,
+    apply_in_place,
+    next_deadline,
+)
 from slawatch.core.policy import SlaPolicy
-from slawatch.core.state import ConversationState
+from slawatch.core.state import ConversationState, copy_state
 
 
 class StateStore(Protocol):
@@ -103,17 +115,22 @@ class Tick:
     refused: list[Refused] = field(default_factory=list)
     #: Queue entries found stale (their state had moved on) and dropped.
     stale: int = 0
-    #: The stored state of every key in ``persist`` before the tick (None: it had none).
+    #: The stored state of every key in ``persist`` before the tick (None: it had none), a
+    #: copy the tick did not change; empty unless the scheduler keeps them (``keep_before``).
     before: dict[str, ConversationState | None] = field(default_factory=dict)
 
 
 class PartitionScheduler:
-    """The timers of one partition: a queue of (next deadline, key) over a store."""
+    """The timers of one partition: a queue of (next deadline, key) over a store.
 
-    __slots__ = ("_queue", "store")
+    ``keep_before``: fill :attr:`Tick.before` (a copy of each touched state as it was,
+    which the worker's census needs); replay, which does not, saves the copies."""
 
-    def __init__(self, store: StateStore) -> None:
+    __slots__ = ("_queue", "keep_before", "store")
+
+    def __init__(self, store: StateStore, *, keep_before: bool = True) -> None:
         self.store = store
+        self.keep_before = keep_before
         self._queue: list[tuple[int, str]] = []
 
     def rebuild(self) -> int:
@@ -144,6 +161,7 @@ class PartitionScheduler:
         touched: dict[str, ConversationState] = {}
         old_deadlines: dict[str, int | None] = {}
         before = result.before
+        keep_before = self.keep_before
 
         for event in events:
             key = event.key
@@ -151,18 +169,21 @@ class PartitionScheduler:
             if state is None:
                 stored = store.get(key)
                 state, old_deadlines[key] = (None, None) if stored is None else stored
-                before[key] = state
+                if keep_before:
+                    before[key] = None if state is None else copy_state(state)
             try:
-                touched[key], fired = apply(state, event, policy, now_ms)
+                touched[key], fired = apply_in_place(state, event, policy, now_ms, key)
             except IllegalTransition as exc:
                 result.refused.append(Refused(event, str(exc)))
                 continue
-            effects += fired
+            if fired:
+                effects += fired
 
         if watermark_ms is not None:
-            for key, state in touched.items():
-                touched[key], fired = advance(state, watermark_ms, policy, now_ms)
-                effects += fired
+            for state in touched.values():
+                _, fired = advance_in_place(state, watermark_ms, policy, now_ms)
+                if fired:
+                    effects += fired
             queue = self._queue
             while queue and queue[0][0] <= watermark_ms:
                 deadline, key = heapq.heappop(queue)
@@ -175,8 +196,10 @@ class PartitionScheduler:
                 if stored is None:
                     continue
                 old_deadlines[key] = deadline
-                before[key] = stored[0]
-                touched[key], fired = advance(stored[0], watermark_ms, policy, now_ms)
+                state = stored[0]
+                if keep_before:
+                    before[key] = copy_state(state)
+                touched[key], fired = advance_in_place(state, watermark_ms, policy, now_ms)
                 effects += fired
 
         for key, state in touched.items():

@@ -1,22 +1,29 @@
-"""The compact, immutable state of one conversation's SLA timers.
+"""The compact state of one conversation's SLA timers, changed in place.
 
 One :class:`ConversationState` per ticket, chat or call; it is what the table stores and
 what a restarted worker rebuilds its timers from. Everything in it is event time, epoch
-milliseconds. Low-cardinality strings (priorities, queues, agents) are interned so a
-million states share them.
+milliseconds.
+
+The records are mutable :class:`msgspec.Struct` classes (C slots, no ``__dict__``, not
+tracked by the garbage collector: they never take part in a reference cycle). The state
+machine changes a state in place, event after event (:mod:`slawatch.core.machine`): a
+conversation's state is read once per tick, changed by every event of the batch and
+written once. Whoever needs a state as it was keeps a copy (:func:`copy_state`); an SLA
+event carries a copy of the context as it was when it was said. The sequence fields are
+tuples, replaced (never changed) when they change, so a shallow copy shares them safely.
+``array_like`` makes each record a positional array in the stored format
+(:mod:`slawatch.storage.state_codec`).
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
-from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Self
+
+from msgspec import Struct
 
 from slawatch.core.keys import ConversationKind
 from slawatch.core.sla import Metric, SlaEventKind
-
-_T = TypeVar("_T")
 
 #: How many recent events a conversation remembers (as 32-bit hashes of their ids) to drop
 #: duplicates. Older duplicates are absorbed by the machine's rules (docs/SLA.md).
@@ -28,8 +35,15 @@ NEVER = 1 << 62
 REPLY_WINDOW = 8
 
 
-@dataclass(frozen=True, slots=True)
-class Context:
+class Record(Struct, array_like=True, gc=False):
+    """What the stored records share: mutable, slotted, positional when encoded."""
+
+    if TYPE_CHECKING:  # msgspec's own (a shallow copy, in C); its stubs do not say so
+
+        def __copy__(self) -> Self: ...
+
+
+class Context(Record):
     """What an SLA event says about its conversation."""
 
     kind: ConversationKind
@@ -47,7 +61,7 @@ class Context:
     assignee_status: str | None = None
     referrer_url: str | None = None
     tags: tuple[str, ...] = ()
-    #: Custom fields as sorted (name, value) pairs (immutable, and cheap when empty).
+    #: Custom fields as sorted (name, value) pairs (a tuple, replaced when it changes).
     custom_fields: tuple[tuple[str, Any], ...] = ()
     created_via_invitation: bool = False
     created_ms: int | None = None
@@ -59,8 +73,7 @@ class Context:
     requester: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Cycle:
+class Cycle(Record):
     """One open commitment: a metric waiting for its stop.
 
     ``used_ms`` is the working time consumed before the current run, which started at
@@ -88,8 +101,7 @@ class Cycle:
     said: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class StoppedCycle:
+class StoppedCycle(Record):
     """The last stopped cycle of a metric: enough to retract a missed verdict that a
     late, earlier stop proves wrong, and to absorb stale duplicates."""
 
@@ -108,8 +120,7 @@ class StoppedCycle:
     said: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class ConversationState:
+class ConversationState(Record):
     """Everything the timers know about one conversation."""
 
     key: str
@@ -151,42 +162,25 @@ def metric_index(metric: Metric) -> int:
     return _METRIC_INDEX[metric]
 
 
-_EVOLVERS: dict[type, Callable[[Any, dict[str, Any]], Any]] = {}
+def copy_context(context: Context) -> Context:
+    """A copy of ``context`` that later changes to it do not reach."""
+    return context.__copy__()
 
 
-def _make_evolver(cls: type) -> Callable[[Any, dict[str, Any]], Any]:
-    """Generated code that copies a frozen slotted record with some fields changed.
-
-    It fills a new instance through the slots' own descriptors (C code, and a frozen
-    dataclass only guards ``__setattr__``), skipping ``__init__``: half the cost of
-    rebuilding through the constructor, which was a tenth of the worker's time. Only for
-    records without ``__post_init__`` checks (the state records here).
-    """
-    names = [f.name for f in fields(cls)]
-    defaults = ", ".join(f"_set_{n}=_set_{n}" for n in names)
-    lines = [f"def evolve(obj, changes, _new=_new, _cls=_cls, {defaults}):"]
-    lines.append("    o = _new(_cls)")
-    for n in names:
-        lines.append(f"    _set_{n}(o, changes['{n}'] if '{n}' in changes else obj.{n})")
-    lines.append("    return o")
-    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
-    namespace.update({f"_set_{n}": getattr(cls, n).__set__ for n in names})
-    # Built from the class's own field names. Compiled first: CPython 3.11 marks a
-    # KeyboardInterrupt that leaves exec() *of a string* as unhandled even when it is
-    # caught, and `python -m` then exits by SIGINT (docs/OPERATIONS.md, known workarounds).
-    exec(compile("\n".join(lines), f"<evolve {cls.__qualname__}>", "exec"), namespace)
-    evolver: Callable[[Any, dict[str, Any]], Any] = namespace["evolve"]
-    return evolver
+def copy_cycle(cycle: Cycle) -> Cycle:
+    return cycle.__copy__()
 
 
-def evolve(obj: _T, **changes: Any) -> _T:
-    """``dataclasses.replace`` for these frozen slotted records, without its per-call field
-    inspection and without ``__init__`` (see :func:`_make_evolver`)."""
-    evolver = _EVOLVERS.get(type(obj))
-    if evolver is None:
-        evolver = _EVOLVERS[type(obj)] = _make_evolver(type(obj))
-    result: _T = evolver(obj, changes)
-    return result
+def copy_state(state: ConversationState) -> ConversationState:
+    """A copy of ``state`` that later changes to it do not reach (its records copied; its
+    tuples shared, since they are replaced, never changed)."""
+    copied = state.__copy__()
+    copied.context = state.context.__copy__()
+    if state.open_cycles:
+        copied.open_cycles = tuple([cycle.__copy__() for cycle in state.open_cycles])
+    if state.stopped:
+        copied.stopped = tuple([cycle.__copy__() for cycle in state.stopped])
+    return copied
 
 
 def event_id_hash(event_id: str) -> int:

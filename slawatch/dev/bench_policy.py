@@ -6,7 +6,12 @@
 (g) replay: lines per second of ``slawatch replay`` over simulated events with the
     README's example policy, one process and one per core, against two floors measured on
     the same lines: decoding each line with orjson, and checking each line as ingest does
-    (what a replay does before the state machine).
+    (what a replay does before the state machine);
+(h) apply alone: events per second of the state machine over the same lines, checked
+    once beforehand: through the tick (:class:`~slawatch.core.scheduler.PartitionScheduler`
+    over a :class:`~slawatch.core.scheduler.MemoryStore`, chunks of 1,024 events, no
+    watermark: a replay without validation and without the SLA log), and through
+    :func:`~slawatch.core.machine.apply_in_place` alone over a dict of states.
 
 Each figure is the median of ``repeats`` runs. Prints a table and writes JSON.
 """
@@ -29,12 +34,17 @@ import orjson
 from slawatch.core.business_hours import BusinessCalendar
 from slawatch.core.calendar import AlwaysOpen, Calendar
 from slawatch.core.clock import ManualClock
+from slawatch.core.events import InputEvent
+from slawatch.core.machine import IllegalTransition, apply_in_place
+from slawatch.core.policy import SlaPolicy
+from slawatch.core.scheduler import MemoryStore, PartitionScheduler
+from slawatch.core.state import ConversationState
 from slawatch.core.timestamps import parse_timestamp_ms
 from slawatch.dev.bench import _machine
 from slawatch.dev.simulator.traffic import TrafficProfile, generate_traffic
 from slawatch.policy import load_policy
 from slawatch.replay.engine import replay
-from slawatch.schemas.validation import EventValidator
+from slawatch.schemas.validation import EventValidator, Rejection
 
 EXAMPLE_POLICY = Path(__file__).resolve().parents[2] / "examples" / "policy.yaml"
 START = "2026-11-02T01:00:00Z"
@@ -66,6 +76,40 @@ def _dues(calendar: Calendar, starts: list[int], targets: list[int]) -> Callable
         for start, target in zip(starts, targets, strict=True):
             add(start, target)
         return len(starts)
+
+    return work
+
+
+def _tick_only(events: list[InputEvent], policy: SlaPolicy, now_ms: int) -> Callable[[], int]:
+    """Every event through the tick, as replay runs it, without validation or the log."""
+
+    def work() -> int:
+        store = MemoryStore()
+        scheduler = PartitionScheduler(store, keep_before=False)
+        put = store.put
+        for i in range(0, len(events), 1024):
+            for key, state, deadline_ms in scheduler.tick(
+                events[i : i + 1024], None, policy, now_ms
+            ).persist:
+                put(key, state, deadline_ms)
+        return len(events)
+
+    return work
+
+
+def _apply_only(events: list[InputEvent], policy: SlaPolicy, now_ms: int) -> Callable[[], int]:
+    """Every event through the machine alone, over a dict of states."""
+
+    def work() -> int:
+        states: dict[str, ConversationState] = {}
+        get = states.get
+        for event in events:
+            key = event.key
+            try:
+                states[key], _ = apply_in_place(get(key), event, policy, now_ms, key)
+            except IllegalTransition:  # refused: skipped, as the tick skips it
+                continue
+        return len(events)
 
     return work
 
@@ -140,6 +184,19 @@ def run_policy_bench(*, events: int, repeats: int, out: Path) -> int:
     print(f"(g) replay of {len(lines)} lines: {single:,.0f}/s in 1 process, {parallel:,.0f}/s "
           f"in {cores}; floors: orjson decode {decode:,.0f}/s, validation {validate:,.0f}/s",
           flush=True)  # fmt: skip
+
+    # (h) apply alone, over the same lines checked once
+    checked = [validator.validate(line, None) for line in lines]
+    valid = [event for event in checked if not isinstance(event, Rejection)]
+    ticks = _median_rate(_tick_only(valid, policy, as_of), repeats)
+    applies = _median_rate(_apply_only(valid, policy, as_of), repeats)
+    results["h_apply_events_per_s"] = {
+        "events": len(valid),
+        "tick_1_process": ticks,
+        "apply_in_place_1_process": applies,
+    }
+    print(f"(h) apply alone, {len(valid)} events: {ticks:,.0f}/s through the tick, "
+          f"{applies:,.0f}/s through apply_in_place", flush=True)  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"results in {out}")

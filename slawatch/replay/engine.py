@@ -185,7 +185,7 @@ class _Shard:
         self.late_after_ms = late_after_ms
         self.report = report
         self.store = MemoryStore()
-        self.scheduler = PartitionScheduler(self.store)
+        self.scheduler = PartitionScheduler(self.store, keep_before=False)
         self.log = CycleLog()
 
     def apply(self, events: list[InputEvent]) -> None:

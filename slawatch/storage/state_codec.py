@@ -8,7 +8,7 @@ The stored bytes
 ----------------
 ::
 
-    [8 bytes: next deadline][1 byte: format version][body: a compact JSON array]
+    [8 bytes: next deadline][1 byte: format version][body: positional arrays]
 
 * The **deadline** is signed big-endian epoch milliseconds, -1 for none. It is the first 8
   bytes in every format version, so :func:`deadline_of` never looks further.
@@ -16,27 +16,38 @@ The stored bytes
   :func:`encode_state` writes, :data:`LAYOUTS` what :func:`decode_state` reads. A
   version byte is 2 to 255 except 91 (see format 1); anything else raises
   :class:`UnknownStateFormat`, a :class:`ValueError`.
-* The **body** is the state as JSON arrays, fields by position, not by name (names would
+* The **body** is the state as arrays, fields by position, not by name (names would
   double the size and slow decoding): the :class:`~slawatch.core.state.ConversationState`
   is an array of its stored fields, its context a nested array, its cycles arrays of
   arrays. Which field sits at which position, and how each is read back, is the layout of
-  the format version in :data:`LAYOUTS`.
+  the format version in :data:`LAYOUTS`; how the arrays are written is its body encoding
+  (:data:`MSGPACK_FORMATS`): JSON up to format 3, MessagePack from format 4.
 
 Format 1 is what slawatch wrote before format versions existed: the deadline, then the
 body with no format byte. A body is a JSON array, whose first byte is ``[`` (0x5B = 91,
 hence no format 91), so :func:`decode_state` still tells format 1 apart and reads it.
-Format 2 has the layout of format 1, with the format byte.
+Format 2 has the layout of format 1, with the format byte. Format 4 has the layout of
+format 3 in MessagePack (msgspec): about two thirds of the bytes, and decoded by msgspec
+straight into the records (:data:`CURRENT_FORMAT` only, see below).
 
 One description per format
 --------------------------
 A layout lists, for each stored record, its stored fields in order, each as ``(field name,
-how it is read back)``. The encoder of the current format and the decoder of every format
-are generated from it when this module is imported (Python source, compiled once), so no
-second list can drift from it, and a decode costs what a hand-written one would. Decoders
-fill each record through its slots' own descriptors, as
-:func:`slawatch.core.state.evolve` does, skipping ``__init__`` (the stored records have
-no ``__post_init__``; a test checks it). Only the current format is ever written: a state
-read in an older one is written back in the current one the next time it changes.
+how it is read back)``. The decoder of every format is generated from it when this module
+is imported (Python source, compiled once), so no second list can drift from it, and a
+decode costs what a hand-written one would: the body is read into plain arrays (orjson or
+msgspec), and each record is built from its array by its constructor.
+
+The current format is written, and read, by msgspec from the records themselves: they are
+``array_like`` structs (:mod:`slawatch.core.state`), whose arrays hold their fields in
+declaration order. So this module refuses to import unless the current layout lists each
+record's fields in exactly that order: the records' declaration is then the current
+layout, and reading it straight into the records (:data:`_CURRENT_BODY`, in C, without the
+generated decoder) reads what the layout says. Once a newer format is current, the
+previous one is read by its generated decoder like any other. Only the current format is
+ever written: a state read in an older one is written back in the current one the next
+time it changes. Strings are interned (:func:`sys.intern`) by the generated decoders of
+the older formats, not by the current one: a decoded state lives for one tick.
 
 When a core record changes (``slawatch/core/state.py``)
 -------------------------------------------------------
@@ -44,9 +55,10 @@ When a core record changes (``slawatch/core/state.py``)
 every stored record. A released layout describes bytes already in changelogs, so never add,
 remove or reorder its fields. Instead:
 
-1. Add a format version with a new layout, e.g. ``_LAYOUT_3 = {**_LAYOUT_1, Context:
-   (*_LAYOUT_1[Context], ("new_field", OPT_TEXT))}``, then ``LAYOUTS[3] = _LAYOUT_3`` and
-   ``CURRENT_FORMAT = 3``.
+1. Add a format version with a new layout, e.g. ``_LAYOUT_5 = {**_LAYOUT_4, Context:
+   (*_LAYOUT_4[Context], ("new_field", OPT_TEXT))}``, then ``LAYOUTS[5] = _LAYOUT_5``,
+   ``MSGPACK_FORMATS`` gets 5 and ``CURRENT_FORMAT = 5``. (A new field goes at the end of
+   its record, where its layout puts it.)
 2. Older formats keep being read with their own layouts: a field they do not store gets
    the record's default (so a new field needs a default; without one this module refuses
    to import); a stored field the record no longer has is read and dropped. A renamed
@@ -55,7 +67,7 @@ remove or reorder its fields. Instead:
    :class:`Read` for the layouts that stored the old one.
 3. In the tests, add the field to the round-trip strategies, and keep a few states written
    by the previous format's encoder (made before the change) that must still decode, as
-   ``tests/unit/fixtures/legacy_states.py`` does for format 1.
+   ``tests/unit/fixtures/legacy_states.py`` does for formats 1 and 3.
 """
 
 from __future__ import annotations
@@ -64,15 +76,16 @@ import enum
 import struct
 import sys
 from collections.abc import Callable
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import orjson
 
 from slawatch.core.keys import ConversationKind
 from slawatch.core.machine import next_deadline
 from slawatch.core.sla import Metric, SlaEventKind
-from slawatch.core.state import NEVER, Context, ConversationState, Cycle, StoppedCycle, evolve
+from slawatch.core.state import NEVER, Context, ConversationState, Cycle, StoppedCycle
 
 _DEADLINE = struct.Struct(">q")
 _DEADLINE_AND_FORMAT = struct.Struct(">qB")
@@ -197,10 +210,17 @@ _LAYOUT_3: Layout = {
     StoppedCycle: (*_LAYOUT_1[StoppedCycle], ("said", AS_IS)),
 }
 
+#: Format 4: format 3's layout, in MessagePack.
+_LAYOUT_4: Layout = dict(_LAYOUT_3)
+
 #: Every format this slawatch reads, by version. Released layouts never change.
-LAYOUTS: dict[int, Layout] = {1: _LAYOUT_1, 2: _LAYOUT_1, 3: _LAYOUT_3}
+LAYOUTS: dict[int, Layout] = {1: _LAYOUT_1, 2: _LAYOUT_1, 3: _LAYOUT_3, 4: _LAYOUT_4}
+#: The formats whose body is MessagePack (the others: JSON).
+MSGPACK_FORMATS = frozenset({4})
 #: The format :func:`encode_state` writes.
-CURRENT_FORMAT = 3
+CURRENT_FORMAT = 4
+#: Formats whose deadline prefix counts paused cycles (formats 1 and 2 left them out).
+_PREFIX_EXACT = frozenset({3, 4})
 
 
 def _paused_instants_known(state: ConversationState) -> ConversationState:
@@ -211,25 +231,20 @@ def _paused_instants_known(state: ConversationState) -> ConversationState:
     lets :func:`~slawatch.core.machine.advance` look at paused cycles. The due was reached
     when the working time used covers the target; the at-risk instant when it was
     declared, or when the due was reached (the threshold lies before the target)."""
-    if not any(cycle.paused for cycle in state.open_cycles):
-        return state
-    cycles = []
-    for cycle in state.open_cycles:
+    for cycle in state.open_cycles:  # a state just decoded: changed in place
         if cycle.paused:
             due_reached = cycle.used_ms >= cycle.target_ms
-            cycle = evolve(
-                cycle,
-                due_ms=cycle.due_ms if due_reached else NEVER,
-                at_risk_ms=cycle.at_risk_ms if due_reached or cycle.at_risk_sent else NEVER,
-            )
-        cycles.append(cycle)
-    return evolve(state, open_cycles=tuple(cycles))
+            if not due_reached:
+                cycle.due_ms = NEVER
+            if not (due_reached or cycle.at_risk_sent):
+                cycle.at_risk_ms = NEVER
+    return state
 
 
 # --- code generation ----------------------------------------------------------------------
-# A stored record becomes a function of generated source: one per record for the current
-# format's encoder, one per record and format for the decoders. Nested records call their
-# own record's function of the same format.
+# A stored record becomes a function of generated source per record and format: it builds
+# the record from its array. Nested records call their own record's function of the same
+# format.
 
 
 def _fn_name(action: str, record: type, version: int) -> str:
@@ -254,83 +269,76 @@ def _decode_expr(value: str, reader: FieldReader, version: int, ns: dict[str, An
     }[reader]
 
 
+def _record_fields(record: type) -> tuple[msgspec.structs.FieldInfo, ...]:
+    return msgspec.structs.fields(record)
+
+
 def _decoder_source(record: type, layout: Layout, version: int, ns: dict[str, Any]) -> str:
     stored = layout[record]
-    current = {f.name: f for f in fields(record)}
+    current = {f.name: f for f in _record_fields(record)}
     n = len(stored)
     lines = [f"def {_fn_name('decode', record, version)}(row):"]
     if n == 1:
         lines.append("    (v0,) = row")
     else:
         lines.append(f"    ({', '.join(f'v{i}' for i in range(n))}) = row")
-    lines.append(f"    o = _new(_{record.__name__})")
     ns[f"_{record.__name__}"] = record
+    arguments = []
     for i, (name, reader) in enumerate(stored):
         if name in current:  # else a field the record no longer has: read and dropped
-            setter = f"_set_{record.__name__}_{name}"
-            ns[setter] = getattr(record, name).__set__
-            lines.append(f"    {setter}(o, {_decode_expr(f'v{i}', reader, version, ns)})")
+            arguments.append(f"{name}={_decode_expr(f'v{i}', reader, version, ns)}")
     stored_names = {name for name, _ in stored}
-    for name, field in current.items():
-        if name in stored_names:
-            continue
-        setter, default = f"_set_{record.__name__}_{name}", f"_default_{record.__name__}_{name}"
-        ns[setter] = getattr(record, name).__set__
-        if field.default is not MISSING:
-            ns[default] = field.default
-            lines.append(f"    {setter}(o, {default})")
-        elif field.default_factory is not MISSING:
-            ns[default] = field.default_factory
-            lines.append(f"    {setter}(o, {default}())")
-        else:
+    for name, info in current.items():
+        no_default = info.default is msgspec.NODEFAULT
+        if name not in stored_names and no_default and info.default_factory is msgspec.NODEFAULT:
             raise TypeError(
                 f"format {version} does not store {record.__name__}.{name}, which has no "
                 f"default to fill it with (see slawatch/storage/state_codec.py)"
-            )
-    lines.append("    return o")
+            )  # else the constructor gives it its default
+    lines.append(f"    return _{record.__name__}({', '.join(arguments)})")
     return "\n".join(lines)
 
 
-def _encoder_source(record: type, layout: Layout, version: int) -> str:
-    names = {f.name for f in fields(record)}
-    items = []
-    for name, reader in layout[record]:
-        if name not in names:
+def _check_current_layout(layout: Layout) -> None:
+    """The current format is the records' own array form: its layout must list each
+    record's fields in declaration order (see the module docstring)."""
+    for record, stored in layout.items():
+        declared = [f.name for f in _record_fields(record)]
+        listed = [name for name, _ in stored]
+        if listed != declared:
             raise TypeError(
-                f"format {version} stores {record.__name__}.{name}, which the record no "
-                f"longer has: add a format version (see slawatch/storage/state_codec.py)"
+                f"format {CURRENT_FORMAT} stores {record.__name__} as {listed}, but the "
+                f"record declares {declared}: add a format version "
+                f"(see slawatch/storage/state_codec.py)"
             )
-        if isinstance(reader, Nested):
-            fn = _fn_name("encode", reader.record, version)
-            items.append(f"[{fn}(r) for r in o.{name}]" if reader.many else f"{fn}(o.{name})")
-        else:
-            items.append(f"o.{name}")  # orjson writes enums by value and tuples as arrays
-    return f"def {_fn_name('encode', record, version)}(o):\n    return [{', '.join(items)}]"
 
 
 def _compile(sources: list[str], ns: dict[str, Any]) -> None:
-    # Source built from the layouts above, nothing else; compiled first, as in
-    # slawatch.core.state._make_evolver (a caught Ctrl-C must not end `python -m` by SIGINT).
+    # Source built from the layouts above, nothing else. Compiled first: CPython 3.11 marks
+    # a KeyboardInterrupt that leaves exec() *of a string* as unhandled even when it is
+    # caught, and `python -m` then exits by SIGINT (docs/OPERATIONS.md, known workarounds).
     exec(compile("\n\n".join(sources), "<state codec>", "exec"), ns)
 
 
-def _build() -> tuple[Callable[[ConversationState], list[Any]], dict[int, Callable[..., Any]]]:
-    ns: dict[str, Any] = {"_new": object.__new__, "_intern": sys.intern}
+def _build() -> dict[int, Callable[..., Any]]:
+    ns: dict[str, Any] = {"_intern": sys.intern}
     sources = [
         _decoder_source(record, layout, version, ns)
         for version, layout in LAYOUTS.items()
         for record in layout
     ]
-    current = LAYOUTS[CURRENT_FORMAT]
-    sources += [_encoder_source(record, current, CURRENT_FORMAT) for record in current]
     _compile(sources, ns)
-    decoders = {v: ns[_fn_name("decode", ConversationState, v)] for v in LAYOUTS}
-    return ns[_fn_name("encode", ConversationState, CURRENT_FORMAT)], decoders
+    return {v: ns[_fn_name("decode", ConversationState, v)] for v in LAYOUTS}
 
 
-_encode_body, _DECODERS = _build()
-_decode_current_body = _DECODERS[CURRENT_FORMAT]
+_check_current_layout(LAYOUTS[CURRENT_FORMAT])
+#: Per format, the generated function that builds a state from its body's arrays.
+_DECODERS = _build()
 _decode_format_1_body = _DECODERS[1]
+_ENCODER = msgspec.msgpack.Encoder()
+#: The current format's body, read by msgspec straight into the records.
+_CURRENT_BODY = msgspec.msgpack.Decoder(ConversationState)
+_read_msgpack = msgspec.msgpack.Decoder().decode
 
 
 # --- the public functions -----------------------------------------------------------------
@@ -341,7 +349,7 @@ def encode_state(state: ConversationState, deadline_ms: int | None) -> bytes:
     prefix = _DEADLINE_AND_FORMAT.pack(
         NO_DEADLINE if deadline_ms is None else deadline_ms, CURRENT_FORMAT
     )
-    return prefix + orjson.dumps(_encode_body(state))
+    return prefix + _ENCODER.encode(state)
 
 
 def deadline_of(data: bytes) -> int | None:
@@ -351,7 +359,7 @@ def deadline_of(data: bytes) -> int | None:
     may now have one (a due they passed before their pause), so it is decoded and its
     deadline computed, once, until the state is written again in the current format."""
     (deadline,) = _DEADLINE.unpack_from(data)
-    if len(data) > _DEADLINE.size and data[_DEADLINE.size] != CURRENT_FORMAT:  # 1, 2
+    if len(data) > _DEADLINE.size and data[_DEADLINE.size] not in _PREFIX_EXACT:  # 1, 2
         return next_deadline(decode_state(data))
     return None if deadline == NO_DEADLINE else int(deadline)
 
@@ -371,7 +379,7 @@ def decode_state(data: bytes) -> ConversationState:
     version = data[start]
     state: ConversationState
     if version == CURRENT_FORMAT:
-        state = _decode_current_body(orjson.loads(data[start + 1 :]))
+        state = _CURRENT_BODY.decode(memoryview(data)[start + 1 :])  # errors: ValueError
     elif version == _FORMAT_1_BODY_START:
         state = _paused_instants_known(_decode_format_1_body(orjson.loads(data[start:])))
     else:
@@ -382,7 +390,8 @@ def decode_state(data: bytes) -> ConversationState:
                 f"the deadline); this slawatch reads versions 1 (which has no format byte) "
                 f"to {CURRENT_FORMAT}: was it written by a newer slawatch?"
             )
-        state = decoder(orjson.loads(data[start + 1 :]))
+        body = data[start + 1 :]
+        state = decoder(_read_msgpack(body) if version in MSGPACK_FORMATS else orjson.loads(body))
         if version < 3:
             state = _paused_instants_known(state)
     return state

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-import dataclasses
-
+import msgspec
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -19,6 +18,7 @@ from slawatch.core.state import (
     Cycle,
     StoppedCycle,
 )
+from slawatch.storage import state_codec
 from slawatch.storage.state_codec import (
     CURRENT_FORMAT,
     LAYOUTS,
@@ -28,7 +28,7 @@ from slawatch.storage.state_codec import (
     decode_state,
     encode_state,
 )
-from tests.unit.fixtures.legacy_states import CASES, LegacyCase
+from tests.unit.fixtures.legacy_states import CASES, FORMAT_3_CASES, LegacyCase
 from tests.unit.sla_harness import T0, Timeline, ev
 from tests.unit.test_machine_properties import deliveries
 
@@ -76,7 +76,7 @@ STORED_RECORDS = (ConversationState, Context, Cycle, StoppedCycle)
 def layout_mismatch(record: type, layout: Layout) -> str | None:
     """What a layout gets wrong about ``record``'s fields, or None."""
     stored = [name for name, _ in layout.get(record, ())]
-    declared = [f.name for f in dataclasses.fields(record)]
+    declared = [f.name for f in msgspec.structs.fields(record)]
     problems = []
     if unstored := [name for name in declared if name not in stored]:
         problems.append(f"does not store {unstored}")
@@ -102,9 +102,7 @@ def test_the_current_format_stores_no_other_record() -> None:
 
 
 def test_a_field_added_to_a_record_is_noticed() -> None:
-    grown = dataclasses.make_dataclass(
-        "Cycle", [("new_field", int, dataclasses.field(default=0))], bases=(Cycle,), frozen=True
-    )
+    grown = msgspec.defstruct("Cycle", [("new_field", int, 0)], bases=(Cycle,))
     layout = {**LAYOUTS[CURRENT_FORMAT], grown: LAYOUTS[CURRENT_FORMAT][Cycle]}
     problem = layout_mismatch(grown, layout)
     assert problem is not None and "['new_field']" in problem
@@ -115,10 +113,10 @@ def as_format_3_means_it(state: ConversationState) -> ConversationState:
     format 3 the ones it has not reached are NEVER. The legacy paused cycles here reached
     neither (a test below checks it), and their at-risk was never declared."""
     cycles = tuple(
-        dataclasses.replace(c, due_ms=NEVER, at_risk_ms=NEVER) if c.paused else c
+        msgspec.structs.replace(c, due_ms=NEVER, at_risk_ms=NEVER) if c.paused else c
         for c in state.open_cycles
     )
-    return dataclasses.replace(state, open_cycles=cycles)
+    return msgspec.structs.replace(state, open_cycles=cycles)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
@@ -139,6 +137,38 @@ def test_a_state_written_in_format_2_is_still_read(case: LegacyCase) -> None:
     assert decode_state(data) == as_format_3_means_it(case.state)
 
 
+@pytest.mark.parametrize("case", FORMAT_3_CASES, ids=lambda c: c.name)
+def test_a_state_written_in_format_3_is_still_read(case: LegacyCase) -> None:
+    assert case.data[8] == 3
+    assert decode_state(case.data) == case.state
+    assert deadline_of(case.data) == case.deadline_ms
+    data = encode_state(decode_state(case.data), case.deadline_ms)
+    assert data[8] == CURRENT_FORMAT
+    assert decode_state(data) == case.state
+    assert len(data) < len(case.data)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_format_4_read_by_its_layout_is_what_msgspec_reads(case: LegacyCase) -> None:
+    """The current format is read by msgspec straight into the records; once a newer
+    format is current, it will be read by the decoder generated from its layout: both
+    read the same state."""
+    data = encode_state(as_format_3_means_it(case.state), case.deadline_ms)
+    assert data[8] == 4
+    by_layout = state_codec._DECODERS[4](msgspec.msgpack.decode(data[9:]))
+    assert by_layout == decode_state(data) == as_format_3_means_it(case.state)
+
+
+def test_the_current_layout_must_follow_the_declaration_order() -> None:
+    """The current format is the records' own array form: a layout listing a record's
+    fields in another order is refused (it would not say what is written)."""
+    swapped = dict(LAYOUTS[CURRENT_FORMAT])
+    first, second, *rest = swapped[Cycle]
+    swapped[Cycle] = (second, first, *rest)
+    with pytest.raises(TypeError, match="add a format version"):
+        state_codec._check_current_layout(swapped)
+
+
 def test_legacy_paused_cycles_had_reached_nothing() -> None:
     paused = [c for case in CASES for c in case.state.open_cycles if c.paused]
     assert paused and all(c.used_ms < c.target_ms and not c.at_risk_sent for c in paused)
@@ -147,10 +177,10 @@ def test_legacy_paused_cycles_had_reached_nothing() -> None:
 def test_a_legacy_paused_cycle_past_due_keeps_its_due() -> None:
     case = next(c for c in CASES if any(cycle.paused for cycle in c.state.open_cycles))
     cycles = tuple(
-        dataclasses.replace(c, used_ms=c.target_ms + 1) if c.paused else c
+        msgspec.structs.replace(c, used_ms=c.target_ms + 1) if c.paused else c
         for c in case.state.open_cycles
     )
-    state = dataclasses.replace(case.state, open_cycles=cycles)
+    state = msgspec.structs.replace(case.state, open_cycles=cycles)
     decoded = decode_state(case.data[:8] + bytes([2]) + _format_2_body(state))
     paused = next(c for c in decoded.open_cycles if c.paused)
     original = next(c for c in state.open_cycles if c.paused)
@@ -163,10 +193,10 @@ def test_a_legacy_paused_cycle_past_due_gets_its_deadline_back() -> None:
     now has one (the breach it owes), so the timer queue rebuilt from prefixes holds it."""
     case = next(c for c in CASES if any(cycle.paused for cycle in c.state.open_cycles))
     cycles = tuple(
-        dataclasses.replace(c, used_ms=c.target_ms + 1) if c.paused else c
+        msgspec.structs.replace(c, used_ms=c.target_ms + 1) if c.paused else c
         for c in case.state.open_cycles
     )
-    state = dataclasses.replace(case.state, open_cycles=cycles)
+    state = msgspec.structs.replace(case.state, open_cycles=cycles)
     legacy = encode_state(state, None)[:8] + bytes([2]) + _format_2_body(state)
     paused = next(c for c in cycles if c.paused)
     assert deadline_of(legacy) == next_deadline(decode_state(legacy)) <= paused.due_ms
@@ -177,7 +207,7 @@ def test_a_legacy_paused_cycle_past_due_gets_its_deadline_back() -> None:
 def _format_2_body(state: ConversationState) -> bytes:
     """``state`` as format 2 wrote it: without what format 3 appends to the context (the
     requester) and to open and stopped cycles (the events said of them)."""
-    body = orjson.loads(encode_state(state, None)[9:])
+    body = msgspec.msgpack.decode(encode_state(state, None)[9:])
     body[1] = body[1][:-1]
     body[2] = [cycle[:-1] for cycle in body[2]]
     body[3] = [stopped[:-1] for stopped in body[3]]

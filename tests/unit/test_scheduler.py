@@ -12,6 +12,7 @@ from slawatch.core.clock import ManualClock
 from slawatch.core.machine import apply
 from slawatch.core.scheduler import MemoryStore, PartitionScheduler, Tick
 from slawatch.core.sla import Metric
+from slawatch.core.state import copy_state
 from slawatch.dev.simulator.traffic import TrafficProfile, generate_traffic
 from slawatch.schemas import EventValidator, Rejection
 from tests.samples import event
@@ -169,3 +170,29 @@ def test_apply_is_what_the_tick_applies() -> None:
     run(scheduler, [created], None)
     expected, _ = apply(None, created, POLICY, T0)
     assert scheduler.store.get("ticket::T-9") == (expected, T0 + int(7.5 * M))
+
+
+def test_what_outlives_a_tick_is_not_changed_by_the_next_events() -> None:
+    """States change in place during a tick: an SLA event keeps the context it was said
+    with, ``Tick.before`` the state as it was, and ``apply`` leaves its input alone."""
+    scheduler = PartitionScheduler(MemoryStore())
+    run(scheduler, [ev("ticket.created", "T-1", 0, 1, department="sales")], None)
+    stored = scheduler.store.get("ticket::T-1")
+    assert stored is not None
+    kept = copy_state(stored[0])
+    tick = run(
+        scheduler,
+        [
+            ev("message.sent", "T-1", 60, 2, visibility="public"),  # first reply: met
+            ev("ticket.updated", "T-1", 90, 3, changes={"department": "billing"}),
+        ],
+        None,
+    )
+    (met,) = tick.effects
+    assert met.context.department == "sales"  # as it was when the reply met it
+    assert tick.before["ticket::T-1"] == kept  # the stored state before the tick
+    after = scheduler.store.get("ticket::T-1")
+    assert after is not None and after[0].context.department == "billing"
+    again, _ = apply(after[0], ev("ticket.updated", "T-1", 120, 4, changes={"status": "closed"}),
+                     POLICY, T0)  # fmt: skip
+    assert again.closed and not after[0].closed  # the pure apply worked on a copy
