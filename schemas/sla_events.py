@@ -133,8 +133,8 @@ _FIELDS: Final = frozenset(f.name for f in fields(SlaEventRecord))
 _REQUIRED: Final = frozenset(
     f.name for f in fields(SlaEventRecord) if f.default is MISSING and f.default_factory is MISSING
 )
-#: (name, the slot's setter, default) per field: a record filled through its slots, as
-#: :func:`slawatch.core.state.evolve` does, costs a third of the frozen ``__init__``.
+#: (name, the slot's setter, default) per field: a record filled through its slots
+#: (skipping the frozen dataclass's ``__init__``) costs a third of that ``__init__``.
 _SLOTS: Final = tuple(
     (f.name, getattr(SlaEventRecord, f.name).__set__, None if f.default is MISSING else f.default)
     for f in fields(SlaEventRecord)
