@@ -30,12 +30,12 @@ import logging
 import time
 from asyncio import Future
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any, cast
 
 import faust
 import orjson
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from slawatch.config.settings import Settings
@@ -53,6 +53,7 @@ from slawatch.schemas.sla_events import encode, to_record
 from slawatch.storage.table_store import TableStore
 from slawatch.streams.deliveries import Deliveries
 from slawatch.streams.metrics import Metrics
+from slawatch.streams.read_back import read_back
 
 log = logging.getLogger(__name__)
 
@@ -222,61 +223,12 @@ class SlaTimers:
             self._update_gauges()
         return timers
 
-    async def _read_back(
-        self, topic: str, partition: int, since_ms: int, purpose: str, stop: int | None = None
-    ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
-        """The records of ``topic``/``partition`` from ``since_ms`` (record timestamps) to
-        its end as it is now, or to offset ``stop`` (excluded), read by a consumer of its
-        own (no group).
-
-        The end is the partition's fetch high watermark, raised as fetches come in: the
-        embedded broker answers ``end_offsets`` with the base offset of the last record
-        batch plus one (docs/OPERATIONS.md, Known workarounds), which would stop the read
-        inside the last batch.
-        """
-        tp = TopicPartition(topic, partition)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.bootstrap_servers,
-            group_id=None,
-            enable_auto_commit=False,
-            client_id=f"{self.settings.app_id}-{purpose}-{partition}",
-            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
-        )
-        await consumer.start()
-        try:
-            # Offsets first, without an assignment: an assigned partition starts a fetch that
-            # stopping the consumer then waits out (a whole fetch wait on the embedded broker).
-            found = (await consumer.offsets_for_times({tp: since_ms})).get(tp)
-            if found is None:
-                return  # no record since then
-            start = found.offset
-            # At least one fetch: the answer may stop inside the last batch.
-            end = max((await consumer.end_offsets([tp]))[tp], start + 1)
-            if stop is not None:
-                end = min(end, stop)
-            if start >= end:
-                return
-            consumer.assign([tp])
-            consumer.seek(tp, start)
-            position = start
-            while position < end:
-                batch = (await consumer.getmany(tp, timeout_ms=500)).get(tp, [])
-                highwater = consumer.highwater(tp)
-                if highwater is not None:
-                    end = highwater if stop is None else min(highwater, stop)
-                for record in batch:
-                    if record.offset < end:
-                        yield record
-                position = await consumer.position(tp)
-        finally:
-            await consumer.stop()
-
     async def _reload_emitted(self, timers: PartitionTimers, partition: int) -> None:
         """Read back what this partition's previous owner emitted within the window."""
         window_ms = int(self.settings.emitted_window_s * 1000)
         since = self.clock.now_ms() - window_ms
         topic = self.settings.topic_sla_events
-        async for record in self._read_back(topic, partition, since, "emitted"):
+        async for record in read_back(self.settings, topic, partition, since, "emitted"):
             event_id = record.key.decode() if record.key else ""
             timers.remember(event_id, record.timestamp, window_ms)
             if event_id.endswith(("|breached", "|retracted")) and record.value:
@@ -302,7 +254,7 @@ class SlaTimers:
         calls = 0
         kpis.hold_stale = True  # the snapshots meanwhile are at wall-clock now
         try:
-            records = self._read_back(topic, partition, since, "kpis", stop=before_offset)
+            records = read_back(self.settings, topic, partition, since, "kpis", stop=before_offset)
             async for record in records:
                 if not record.value:
                     continue
