@@ -30,6 +30,12 @@ broker and worker:
 (e) recovery: kill -9 that worker, start another, time until it holds every timer again;
 (f) the time of a ``/metrics`` scrape before and with the open timers.
 
+``--only hop`` runs (a), then, instead of (b), what the normalised topic costs against
+validating in the timers' own consumer (:mod:`slawatch.dev.bench_hop`): (m) ingest's
+routing in this process, (k) a Faust agent over the input topics validating each message,
+(l) slawatch's ingest and a Faust agent decoding the normalised batches; CPU per event
+of each.
+
 Prints a table and writes JSON, both with the machine's load average before and after.
 Numbers depend on the machine: compare within one run. SIGINT, SIGTERM or SIGHUP stops
 it, and the workers, Redis and the broker with it; they also die with it if it is killed
@@ -231,6 +237,109 @@ async def _raw_ceiling(settings: Settings, expected: int, timeout_s: float) -> d
         return {"events": seen, "seconds": seconds, "events_per_s": seen / seconds}
     finally:
         await consumer.stop()
+
+
+async def _routing_floor(settings: Settings, expected: int, timeout_s: float) -> dict[str, float]:
+    """(m) for ``--only hop``: read every input message as (a) does and route it as ingest
+    does (:func:`slawatch.agents.ingest.route`: validation, the destination partition),
+    in this process, nothing produced. Wall and CPU time of this process from the first
+    fetch to the last."""
+    from slawatch.agents.ingest import route
+    from slawatch.core.clock import SystemClock
+    from slawatch.schemas.validation import EventValidator
+    from slawatch.streams.topics import topic_kinds
+
+    clock = SystemClock()
+    validator = EventValidator(
+        max_event_bytes=settings.max_event_bytes,
+        max_future_skew_ms=int(settings.max_future_skew_s * 1000),
+        clock=clock,
+    )
+    kinds = topic_kinds(settings)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+    )
+    await consumer.start()
+    try:
+        inputs = settings.input_topics
+        consumer.assign([TopicPartition(t, p) for t in inputs for p in range(settings.partitions)])
+        await consumer.seek_to_beginning()
+        seen = valid = 0
+        started, cpu_started = time.perf_counter(), time.process_time()
+        deadline = started + timeout_s
+        while seen < expected:
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"(m) read {seen} of {expected} events in {timeout_s:.0f} s")
+            batch = await consumer.getmany(timeout_ms=500, max_records=settings.ingest_max_records)
+            records = [record for records in batch.values() for record in records]
+            routed = route(
+                records,
+                validator=validator,
+                kinds=kinds,
+                partitions=settings.partitions,
+                worker="bench",
+                clock=clock,
+            )
+            valid += sum(len(events) for events in routed.normalised.values())
+            seen += len(records)
+        seconds = time.perf_counter() - started
+        cpu_s = time.process_time() - cpu_started
+        return {
+            "events": valid,
+            "seconds": seconds,
+            "events_per_s": valid / seconds,
+            "cpu_s": cpu_s,
+            "cpu_us_per_event": cpu_s / valid * 1e6,
+        }
+    finally:
+        await consumer.stop()
+
+
+def _hop_mode(settings: Settings, mode: str, events: int, repeat_dir: Path) -> dict[str, Any]:
+    """Run :mod:`slawatch.dev.bench_hop` ``mode`` on the loaded backlog in a child process
+    with a fresh app id; its figures, plus its CPU over its whole life."""
+    settings = settings.with_overrides(
+        app_id=f"{settings.app_id}-{mode}", web_port=free_port(), log_level="warning"
+    )
+    out = repeat_dir / f"hop-{mode}.json"
+    with (repeat_dir / f"hop-{mode}.log").open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "slawatch.dev.bench_hop", mode, str(events), str(out)],
+            env=settings.to_environment(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=die_with_parent(),
+        )
+        started = time.perf_counter()
+        try:
+            deadline = started + 600 + events / 500
+            while not out.exists():
+                if process.poll() is not None:
+                    raise RuntimeError(
+                        f"hop mode {mode} exited with {process.returncode} before it was done; "
+                        f"see {log.name}"
+                    )
+                if time.perf_counter() > deadline:
+                    raise TimeoutError(f"hop mode {mode} not done in {deadline - started:.0f} s")
+                time.sleep(0.05)
+            result: dict[str, Any] = json.loads(out.read_text())
+            result["process_cpu_s"] = _process_cpu_s(process.pid)
+            result["start_to_done_s"] = time.perf_counter() - started
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+    return result
 
 
 # --- CPU accounting ------------------------------------------------------------------
@@ -536,7 +645,7 @@ def run_bench(
     probes: int,
     out: Path,
     repeats: int = 3,
-    only_throughput: bool = False,
+    only: str | None = None,
     seed: int = 7,
     keep_run_dir: bool = False,
 ) -> int:
@@ -550,7 +659,7 @@ def run_bench(
             probes=probes,
             out=out,
             repeats=repeats,
-            only_throughput=only_throughput,
+            only=only,
             seed=seed,
             keep_run_dir=keep_run_dir,
         )
@@ -563,7 +672,7 @@ def _run_bench(
     probes: int,
     out: Path,
     repeats: int,
-    only_throughput: bool,
+    only: str | None,
     seed: int,
     keep_run_dir: bool,
 ) -> int:
@@ -574,9 +683,9 @@ def _run_bench(
         "params": {
             "events": events,
             "repeats": repeats,
-            "only": "throughput" if only_throughput else None,
-            "open_timers": None if only_throughput else open_timers,
-            "probes": None if only_throughput else probes,
+            "only": only,
+            "open_timers": None if only else open_timers,
+            "probes": None if only else probes,
             "seed": seed,
         },
     }
@@ -612,9 +721,10 @@ def _run_bench(
                         backlog,
                         run_dir / f"repeat-{repeat}",
                         redis,
-                        results if last and not only_throughput else None,
+                        results if last and not only else None,
                         open_timers=open_timers,
                         probes=probes,
+                        hop=only == "hop",
                     )
                 )
     finally:
@@ -625,6 +735,19 @@ def _run_bench(
     results["load"]["after"] = list(os.getloadavg())
     results["seconds"] = time.perf_counter() - started
     a = statistics.median(r["a_raw"]["events_per_s"] for r in runs)
+    results["a_raw_consume_decode_events_per_s"] = a
+    if only == "hop":
+        results["hop"] = {
+            stage: {
+                name: statistics.median(r[stage][name] for r in runs)
+                for name in ("events_per_s", "cpu_us_per_event")
+            }
+            for stage in ("m_routing", "k_direct", "l_hop")
+        }
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        _print_hop(results)
+        return 0
     b_rate = statistics.median(r["b_pipeline"]["events_per_s"] for r in runs)
     results["a_raw_consume_decode_events_per_s"] = a
     results["b_pipeline"] = {
@@ -666,9 +789,11 @@ def _repeat(
     *,
     open_timers: int,
     probes: int,
+    hop: bool = False,
 ) -> dict[str, Any]:
     """One repeat of (a) and (b) on a fresh broker; then, if ``rest`` is given, (c) to (f)
-    on the same broker and worker, into ``rest``."""
+    on the same broker and worker, into ``rest``. With ``hop``, (a) and then (m), (k) and
+    (l) instead of (b)."""
     events = len(backlog)
     result: dict[str, Any] = {"repeat": repeat, "load_before": list(os.getloadavg())}
     with EmbeddedBroker(repeat_dir) as broker:
@@ -695,9 +820,25 @@ def _repeat(
         result["a_raw"] = asyncio.run(_raw_ceiling(settings, events, timeout_s=600 + events / 1000))
         print(
             f"[{repeat}] (a) {result['a_raw']['events_per_s']:,.0f} events/s; "
-            f"(b) a worker on the {events:,}-event backlog …",
+            + ("(m), (k), (l) …" if hop else f"(b) a worker on the {events:,}-event backlog …"),
             flush=True,
         )
+        if hop:
+            result["m_routing"] = asyncio.run(
+                _routing_floor(settings, events, timeout_s=600 + events / 1000)
+            )
+            for stage, mode in (("k_direct", "direct"), ("l_hop", "hop")):
+                result[stage] = _hop_mode(settings, mode, events, repeat_dir)
+            print(
+                f"[{repeat}] (m) routing alone "
+                f"{result['m_routing']['cpu_us_per_event']:.1f} µs CPU/event; (k) direct "
+                f"{result['k_direct']['events_per_s']:,.0f} events/s, "
+                f"{result['k_direct']['cpu_us_per_event']:.1f} µs; (l) hop "
+                f"{result['l_hop']['events_per_s']:,.0f} events/s, "
+                f"{result['l_hop']['cpu_us_per_event']:.1f} µs",
+                flush=True,
+            )
+            return result
         worker = _Worker(settings, repeat_dir / "worker.log")
         try:
             pids = {"worker": worker.pid, "broker": broker.process.pid}
@@ -890,5 +1031,48 @@ def _print(r: dict[str, Any]) -> None:
     print(f"{n:,} events ({r['traffic']['span_s'] / 3600:.1f} h of simulated traffic, seed "
           f"{r['params']['seed']}, none malformed), {k} repeat{'s' if k > 1 else ''}, "
           f"{r['seconds']:.0f} s in all")  # fmt: skip
+    for name, value in rows:
+        print(f"  {name:<42} {value}")
+
+
+def _print_hop(r: dict[str, Any]) -> None:
+    n = r["params"]["events"]
+    runs, hop = r["runs"], r["hop"]
+    load, machine = r["load"], r["machine"]
+    k = len(runs)
+    of = f"median of {k}" if k > 1 else "1 run"
+
+    def each(stage: str, name: str, fmt: str) -> str:
+        return " / ".join(fmt.format(run[stage][name]) for run in runs)
+
+    def loadavg(values: list[float]) -> str:
+        return "/".join(f"{v:.2f}" for v in values)
+
+    print(f"\nmachine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gib']} GiB, "
+          f"Python {machine['python']}; load average (1/5/15 min) {loadavg(load['before'])} "
+          f"before, {loadavg(load['after'])} after")  # fmt: skip
+    print(f"{n:,} events, {k} repeat{'s' if k > 1 else ''}, {r['seconds']:.0f} s in all; "
+          "CPU is the process's, every thread, first input record to last event taken")  # fmt: skip
+    rows = [
+        ("(a) raw consume + decode",
+         f"{r['a_raw_consume_decode_events_per_s']:,.0f} events/s ({of})"),
+        ("(m) raw consume + ingest's routing",
+         f"{hop['m_routing']['cpu_us_per_event']:.1f} µs CPU/event, "
+         f"{hop['m_routing']['events_per_s']:,.0f} events/s "
+         f"(runs {each('m_routing', 'cpu_us_per_event', '{:.1f}')} µs)"),
+        ("(k) Faust agent on the inputs, validating",
+         f"{hop['k_direct']['cpu_us_per_event']:.1f} µs CPU/event, "
+         f"{hop['k_direct']['events_per_s']:,.0f} events/s "
+         f"(runs {each('k_direct', 'cpu_us_per_event', '{:.1f}')} µs)"),
+        ("(l) ingest + normalised + decoding agent",
+         f"{hop['l_hop']['cpu_us_per_event']:.1f} µs CPU/event, "
+         f"{hop['l_hop']['events_per_s']:,.0f} events/s "
+         f"(runs {each('l_hop', 'cpu_us_per_event', '{:.1f}')} µs)"),
+        ("    the hop: (l) - (m)",
+         f"{hop['l_hop']['cpu_us_per_event'] - hop['m_routing']['cpu_us_per_event']:.1f} µs "
+         f"CPU/event"),
+        ("    (k) / (l) CPU per event",
+         f"{hop['k_direct']['cpu_us_per_event'] / hop['l_hop']['cpu_us_per_event']:.2f}"),
+    ]  # fmt: skip
     for name, value in rows:
         print(f"  {name:<42} {value}")

@@ -80,7 +80,7 @@ def _run_bench(args: argparse.Namespace) -> int:
         probes=args.probes,
         out=args.out,
         repeats=args.repeats,
-        only_throughput=args.only == "throughput",
+        only=args.only,
         seed=args.seed,
         keep_run_dir=args.keep_run_dir,
     )
@@ -188,9 +188,10 @@ def add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     bench.add_argument(
         "--only",
-        choices=("throughput",),
+        choices=("throughput", "hop"),
         default=None,
-        help="throughput: run (a) and (b) only, not (c) to (f)",
+        help="throughput: run (a) and (b) only, not (c) to (f); hop: (a), then what the "
+        "normalised topic costs against validating in the timers' consumer (docs/BENCHMARKS.md)",
     )
     bench.add_argument(
         "--open-timers", type=int, default=1_000_000, help="timers held open for (c)-(f)"
