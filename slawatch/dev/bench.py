@@ -10,7 +10,8 @@ the same events, wherever and whenever the benchmark runs.
 (a) the ceiling: a raw aiokafka consumer reading the N events from the input topics and
     decoding each with orjson, nothing else; events/s from its first fetch to its last;
 (b) slawatch: one worker process (ingest, validation, timers, table writes, SLA events,
-    metrics, the SLA log sink it runs by default) started on the N events as a backlog;
+    metrics, the SLA log sink it runs by default, or not with ``--no-log-sink-in-worker``)
+    started on the N events as a backlog;
     events/s from the moment it reports ready (``/readyz``) to the moment its timers have
     applied every event it validated and it has read all N
     (``slawatch_input_messages_total`` >= N and ``slawatch_timer_events_total`` >=
@@ -648,6 +649,7 @@ def run_bench(
     only: str | None = None,
     seed: int = 7,
     keep_run_dir: bool = False,
+    log_sink_in_worker: bool = True,
 ) -> int:
     """Run the measurements; print the table; write ``out`` (JSON)."""
     if events < 1 or repeats < 1:
@@ -662,6 +664,7 @@ def run_bench(
             only=only,
             seed=seed,
             keep_run_dir=keep_run_dir,
+            log_sink_in_worker=log_sink_in_worker,
         )
 
 
@@ -675,6 +678,7 @@ def _run_bench(
     only: str | None,
     seed: int,
     keep_run_dir: bool,
+    log_sink_in_worker: bool,
 ) -> int:
     run_dir = Path(tempfile.mkdtemp(prefix="slawatch-bench-"))
     results: dict[str, Any] = {
@@ -687,6 +691,7 @@ def _run_bench(
             "open_timers": None if only else open_timers,
             "probes": None if only else probes,
             "seed": seed,
+            "log_sink_in_worker": log_sink_in_worker,
         },
     }
     started = time.perf_counter()
@@ -725,6 +730,7 @@ def _run_bench(
                         open_timers=open_timers,
                         probes=probes,
                         hop=only == "hop",
+                        log_sink_in_worker=log_sink_in_worker,
                     )
                 )
     finally:
@@ -790,6 +796,7 @@ def _repeat(
     open_timers: int,
     probes: int,
     hop: bool = False,
+    log_sink_in_worker: bool = True,
 ) -> dict[str, Any]:
     """One repeat of (a) and (b) on a fresh broker; then, if ``rest`` is given, (c) to (f)
     on the same broker and worker, into ``rest``. With ``hop``, (a) and then (m), (k) and
@@ -807,6 +814,7 @@ def _repeat(
             data_dir=repeat_dir / "data",
             app_id=f"bench-{repeat}",
             worker_id=f"bench-worker-{repeat}",
+            log_sink_in_worker=log_sink_in_worker,
         )
         asyncio.run(ensure_topics(settings))
         topics = [settings.topic_tickets, settings.topic_chats, settings.topic_calls]
@@ -1029,7 +1037,8 @@ def _print(r: dict[str, Any]) -> None:
           f"Python {machine['python']}; load average (1/5/15 min) {loadavg(load['before'])} "
           f"before, {loadavg(load['after'])} after")  # fmt: skip
     print(f"{n:,} events ({r['traffic']['span_s'] / 3600:.1f} h of simulated traffic, seed "
-          f"{r['params']['seed']}, none malformed), {k} repeat{'s' if k > 1 else ''}, "
+          f"{r['params']['seed']}, none malformed), {k} repeat{'s' if k > 1 else ''}, log sink "
+          f"{'in' if r['params']['log_sink_in_worker'] else 'not in'} the worker, "
           f"{r['seconds']:.0f} s in all")  # fmt: skip
     for name, value in rows:
         print(f"  {name:<42} {value}")

@@ -83,6 +83,7 @@ def _run_bench(args: argparse.Namespace) -> int:
         only=args.only,
         seed=args.seed,
         keep_run_dir=args.keep_run_dir,
+        log_sink_in_worker=args.log_sink_in_worker,
     )
 
 
@@ -203,6 +204,13 @@ def add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     bench.add_argument("--out", type=Path, default=Path("bench-results/bench.json"))
     bench.add_argument(
         "--keep-run-dir", action="store_true", help="keep the workers' and servers' logs"
+    )
+    bench.add_argument(
+        "--log-sink-in-worker",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the SLA log sink inside the benchmark's workers, as a worker does by "
+        "default (--no-log-sink-in-worker: a worker whose sinks run on their own)",
     )
     bench.set_defaults(run=_run_bench)
 
