@@ -50,7 +50,7 @@ from slawatch.core.sla import SlaEventKind
 from slawatch.core.watermark import InputWatermarks
 from slawatch.schemas.normalised import decode_batch
 from slawatch.schemas.sla_events import encode, to_record
-from slawatch.storage.table_store import TableStore
+from slawatch.storage.table_store import TableStore, keys_by_partition
 from slawatch.streams.deliveries import Deliveries
 from slawatch.streams.metrics import Metrics
 from slawatch.streams.read_back import read_back
@@ -157,6 +157,9 @@ class SlaTimers:
             f"{topic}/{p}" for topic in settings.input_topics for p in range(settings.partitions)
         ]
         self.partitions: dict[int, PartitionTimers] = {}
+        #: The table's keys by partition, for the partitions not built yet since the last
+        #: assignment (one pass over the table for all of them; None: not read yet).
+        self._keys: dict[int, list[bytes]] | None = None
         self.table = app.Table(
             "sla-state", partitions=settings.partitions, key_type=bytes, value_type=bytes
         )
@@ -187,6 +190,7 @@ class SlaTimers:
         self._forget(args[0])
 
     def _forget(self, partitions: set[TopicPartition]) -> None:
+        self._keys = None  # recovery may have moved states in or out: read the table again
         for tp in partitions:
             if tp.topic == self.settings.topic_normalised:
                 timers = self.partitions.pop(tp.partition, None)
@@ -200,7 +204,10 @@ class SlaTimers:
         output topic, and, in the background, the KPIs from the calls before ``offset``."""
         timers = self.partitions.get(partition)
         if timers is None:
-            store = TableStore(self.table, partition, self.settings.partitions)
+            if self._keys is None:  # the first partition built since the assignment
+                self._keys = keys_by_partition(self.table.data, self.settings.partitions)
+            keys = self._keys.pop(partition, [])
+            store = TableStore(self.table, partition, self.settings.partitions, keys)
             census = CycleCensus(self.metrics.sla_labels)
             kpis = KpiAccumulator()
             timers = PartitionTimers(PartitionScheduler(store), self.expected_inputs, census, kpis)
@@ -208,6 +215,7 @@ class SlaTimers:
             queued = timers.scheduler.rebuild()  # one pass over the table, never on a tick
             for state in store.states():
                 census.add(state)
+            store.forget_keys()
             await self._reload_emitted(timers, partition)
             # The policy in force now (it may have changed during the read-back).
             kpis.reconfigure(self.policy.queue_defaults, self.policy.queues)

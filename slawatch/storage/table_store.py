@@ -13,7 +13,7 @@ RocksDB store picks its database by the current event's partition.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Protocol
 
 from slawatch.core.partitioning import partition_for
@@ -28,15 +28,38 @@ class Table(Protocol):
     def data(self) -> MutableMapping[bytes, bytes]: ...
 
 
+def keys_by_partition(data: Iterable[bytes], partitions: int) -> dict[int, list[bytes]]:
+    """The keys of a table's local data by normalised partition, in one pass.
+
+    The local data holds every partition the worker was given (one dict for the memory
+    store; for RocksDB, one database per partition, iterated together): without this, each
+    partition's rebuild went over every key of every partition, a CRC each.
+    """
+    index: dict[int, list[bytes]] = {}
+    for raw_key in data:
+        index.setdefault(partition_for(raw_key.decode(), partitions), []).append(raw_key)
+    return index
+
+
 class TableStore:
-    """The states of normalised partition ``partition`` (of ``partitions``) in ``table``."""
+    """The states of normalised partition ``partition`` (of ``partitions``) in ``table``.
 
-    __slots__ = ("changes", "partition", "partitions", "table")
+    ``keys``, when given, are the partition's keys as the table held them when the
+    partition was assigned (:func:`keys_by_partition`): :meth:`states` and
+    :meth:`deadlines` read those instead of scanning the table. Only this partition's
+    messages add keys of this partition, so they are all of them until its first tick;
+    :meth:`forget_keys` drops them once the partition's timers are built.
+    """
 
-    def __init__(self, table: Table, partition: int, partitions: int) -> None:
+    __slots__ = ("changes", "keys", "partition", "partitions", "table")
+
+    def __init__(
+        self, table: Table, partition: int, partitions: int, keys: list[bytes] | None = None
+    ) -> None:
         self.table = table
         self.partition = partition
         self.partitions = partitions
+        self.keys = keys
         #: The records written since the last :meth:`take_changes`, for the changelog.
         self.changes: list[tuple[bytes, bytes]] = []
 
@@ -60,19 +83,33 @@ class TableStore:
         changes, self.changes = self.changes, []
         return changes
 
+    def forget_keys(self) -> None:
+        """Drop the keys given at assignment (a list as long as the partition's states)."""
+        self.keys = None
+
     def states(self) -> Iterator[ConversationState]:
-        """One pass over the local store: every state of this partition, decoded."""
-        partition, partitions = self.partition, self.partitions
-        for raw_key, data in self.table.data.items():
-            if partition_for(raw_key.decode(), partitions) == partition:
-                yield decode_state(data)
+        """Every state of this partition, decoded."""
+        for _, data in self._records():
+            yield decode_state(data)
 
     def deadlines(self) -> Iterator[tuple[str, int]]:
-        """One pass over the local store: the deadlines of this partition's states."""
-        partition, partitions = self.partition, self.partitions
-        for raw_key, data in self.table.data.items():
+        """The deadlines of this partition's states."""
+        for raw_key, data in self._records():
             deadline = deadline_of(data)
             if deadline is not None:
-                key = raw_key.decode()
-                if partition_for(key, partitions) == partition:
-                    yield key, deadline
+                yield raw_key.decode(), deadline
+
+    def _records(self) -> Iterator[tuple[bytes, bytes]]:
+        """This partition's records: by its keys when known, else one pass over the local
+        store."""
+        data: Mapping[bytes, bytes] = self.table.data
+        if self.keys is not None:
+            for raw_key in self.keys:
+                value = data.get(raw_key)
+                if value is not None:
+                    yield raw_key, value
+            return
+        partition, partitions = self.partition, self.partitions
+        for raw_key, value in data.items():
+            if partition_for(raw_key.decode(), partitions) == partition:
+                yield raw_key, value

@@ -1,0 +1,59 @@
+"""The timers' view of one partition of the ``sla-state`` table: read by the keys found
+in one pass at assignment, it holds what a scan of the whole table finds."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from slawatch.core.machine import next_deadline
+from slawatch.core.partitioning import partition_for
+from slawatch.storage.state_codec import deadline_of, encode_state
+from slawatch.storage.table_store import TableStore, keys_by_partition
+from tests.unit.sla_harness import Timeline, ev
+
+PARTITIONS = 4
+
+
+def _table() -> dict[bytes, bytes]:
+    opened, closed = Timeline(), Timeline()
+    opened.send(ev("ticket.created", 0))
+    closed.send(ev("ticket.created", 0), ev("ticket.updated", 5, changes={"status": "closed"}))
+    open_data = encode_state(opened.state, next_deadline(opened.state))
+    closed_data = encode_state(closed.state, next_deadline(closed.state))
+    assert deadline_of(open_data) is not None and deadline_of(closed_data) is None
+    return {
+        f"ticket:acme:T{i}".encode(): closed_data if i % 3 == 0 else open_data for i in range(400)
+    }
+
+
+def test_the_keys_of_each_partition_are_found_in_one_pass() -> None:
+    data = _table()
+    index = keys_by_partition(data, PARTITIONS)
+    assert sorted(key for keys in index.values() for key in keys) == sorted(data)
+    for partition, keys in index.items():
+        assert all(partition_for(key.decode(), PARTITIONS) == partition for key in keys)
+    assert len(index) == PARTITIONS
+
+
+def test_a_partition_read_by_its_keys_holds_what_a_scan_finds() -> None:
+    data = _table()
+    table = SimpleNamespace(data=data)
+    index = keys_by_partition(data, PARTITIONS)
+    for partition in range(PARTITIONS):
+        scanned = TableStore(table, partition, PARTITIONS)
+        indexed = TableStore(table, partition, PARTITIONS, index[partition])
+        deadlines = sorted(indexed.deadlines())
+        assert deadlines and deadlines == sorted(scanned.deadlines())
+        assert len(list(indexed.states())) == len(list(scanned.states())) == len(index[partition])
+        indexed.forget_keys()
+        assert sorted(indexed.deadlines()) == deadlines  # a scan again
+
+
+def test_a_key_gone_from_the_table_is_skipped() -> None:
+    data = _table()
+    index = keys_by_partition(data, PARTITIONS)
+    gone = index[0][0]
+    del data[gone]
+    store = TableStore(SimpleNamespace(data=data), 0, PARTITIONS, index[0])
+    assert gone.decode() not in dict(store.deadlines())
+    assert len(list(store.states())) == len(index[0]) - 1
