@@ -263,6 +263,34 @@ def test_bench_events_are_exactly_the_number_asked_and_the_same_for_a_seed() -> 
         assert after["occurred_at"] != before["occurred_at"]
 
 
+def test_bench_hop_measures_both_designs_on_exactly_the_events_asked(tmp_path) -> None:
+    """A tiny ``--only hop`` run: ingest's routing (m), a Faust agent validating the input
+    topics (k) and ingest with the normalised topic and a decoding agent (l) each saw the
+    300 events, with their CPU; (b) did not run; nothing is left behind."""
+    import json
+
+    env = {**environment(tmp_path), "TMPDIR": str(tmp_path)}
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "slawatch", "bench", "--events", "300", "--repeats", "1",
+         "--only", "hop", "--out", str(out)],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    (run,) = report["runs"]
+    assert run["loaded"]["events"] == run["a_raw"]["events"] == 300
+    for stage in ("m_routing", "k_direct", "l_hop"):
+        assert run[stage]["events"] == 300, (stage, run[stage])
+        assert run[stage]["cpu_s"] > 0
+        assert run[stage]["cpu_us_per_event"] == run[stage]["cpu_s"] / 300 * 1e6
+        assert report["hop"][stage]["cpu_us_per_event"] == run[stage]["cpu_us_per_event"]
+    assert run["k_direct"]["agent_messages"] == 300  # one Faust message per event
+    assert "b_pipeline" not in run and "b_pipeline" not in report
+    assert "(l) ingest + normalised + decoding agent" in result.stdout
+    assert not list(tmp_path.glob("slawatch-bench-*"))
+
+
 def test_bench_throughput_loads_and_applies_exactly_the_events_asked(tmp_path) -> None:
     """A tiny ``--only throughput`` run on the embedded broker: the JSON says 300 events
     were generated, loaded, read by (a), and read, validated and applied by the worker in
