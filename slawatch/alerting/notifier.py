@@ -152,6 +152,10 @@ class Notifier(Service):
         self.store: AlertStore | None = None
         self.senders: dict[str, Sender] = {}
         self._deliverers: dict[str, asyncio.Task[None]] = {}
+        #: True while the service runs its delivery loops (from start to stop): a reload
+        #: starts a loop for a new receiver only then. A notifier whose steps are called
+        #: by hand (tests, benchmarks) gets the sender and delivers itself.
+        self._delivering = False
         self._kicks: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
         #: Per receiver: what the current round gave back (its lease is not renewed).
         self._released: dict[str, set[str]] = defaultdict(set)
@@ -205,6 +209,7 @@ class Notifier(Service):
         self.build_senders()
         for name in self.senders:
             self._deliverers[name] = asyncio.ensure_future(self._deliver_forever(name))
+        self._delivering = True
         log.info("notifier: %s", self.routing.summary())
 
     def connect_redis(self) -> None:
@@ -222,6 +227,7 @@ class Notifier(Service):
             self.senders[name] = self._make_sender(receiver, self.routing.link_template)
 
     async def on_stop(self) -> None:
+        self._delivering = False
         for task in self._deliverers.values():
             task.cancel()
         for task in self._deliverers.values():
@@ -932,7 +938,8 @@ class Notifier(Service):
             for name, receiver in routing.receivers.items():
                 if name not in self.senders:
                     self.senders[name] = self._make_sender(receiver, routing.link_template)
-                    self._deliverers[name] = asyncio.ensure_future(self._deliver_forever(name))
+                    if self._delivering:
+                        self._deliverers[name] = asyncio.ensure_future(self._deliver_forever(name))
         removed = sorted(set(old.receivers) - set(routing.receivers))
         if removed:
             log.warning(
