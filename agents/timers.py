@@ -157,6 +157,8 @@ class SlaTimers:
             f"{topic}/{p}" for topic in settings.input_topics for p in range(settings.partitions)
         ]
         self.partitions: dict[int, PartitionTimers] = {}
+        #: How long a finished conversation's state is kept (None: for ever).
+        self.retention_ms = int(settings.state_retention_s * 1000) or None
         #: The table's keys by partition, for the partitions not built yet since the last
         #: assignment (one pass over the table for all of them; None: not read yet).
         self._keys: dict[int, list[bytes]] | None = None
@@ -210,7 +212,8 @@ class SlaTimers:
             store = TableStore(self.table, partition, self.settings.partitions, keys)
             census = CycleCensus(self.metrics.sla_labels)
             kpis = KpiAccumulator()
-            timers = PartitionTimers(PartitionScheduler(store), self.expected_inputs, census, kpis)
+            scheduler = PartitionScheduler(store, retention_ms=self.retention_ms)
+            timers = PartitionTimers(scheduler, self.expected_inputs, census, kpis)
             started = time.perf_counter()
             queued = timers.scheduler.rebuild()  # one pass over the table, never on a tick
             for state in store.states():
@@ -321,6 +324,8 @@ class SlaTimers:
         store = cast(TableStore, timers.scheduler.store)
         for key, state, deadline_ms in tick.persist:
             store.put(key, state, deadline_ms)
+        for key in tick.expired:
+            store.remove(key)  # a tombstone on the changelog
         await self._write_changelog(partition, store.take_changes())
         timers.account(events, tick)
         observe_delay = self.metrics.processing_delay.observe
@@ -332,15 +337,29 @@ class SlaTimers:
                 "skipped event %s of %s on normalised partition %d: %s",
                 refused.event.event_id, refused.event.key, partition, refused.reason,
             )  # fmt: skip
+        if tick.expired:
+            self.metrics.states_expired.inc(len(tick.expired))
+        if tick.too_old:
+            self.metrics.events_after_retention.inc(len(tick.too_old))
+            first = tick.too_old[0]
+            log.warning(
+                "refused %d event(s) on normalised partition %d older than the state retention "
+                "(%.0fs) about conversations not held, e.g. %s of %s at %d",
+                len(tick.too_old), partition, self.settings.state_retention_s, first.event_id,
+                first.key, first.occurred_at,
+            )  # fmt: skip
         if watermark is not None:
             self.metrics.watermark_lag.set(max(0.0, (now_ms - watermark) / 1000))
         await self._emit(timers, partition, tick.effects, now_ms)
         self.metrics.timer_events.inc(len(batch.events))
         self.metrics.timer_batch_seconds.observe(time.perf_counter() - started)
 
-    async def _write_changelog(self, partition: int, changes: list[tuple[bytes, bytes]]) -> None:
-        """Send a tick's changed states to the changelog's ``partition``, in order, straight
-        to the producer (one aiokafka batch fills up; no Faust buffer, no task per record).
+    async def _write_changelog(
+        self, partition: int, changes: list[tuple[bytes, bytes | None]]
+    ) -> None:
+        """Send a tick's changed states (and tombstones: a value of None) to the
+        changelog's ``partition``, in order, straight to the producer (one aiokafka batch
+        fills up; no Faust buffer, no task per record).
         """
         if not changes:
             return

@@ -248,7 +248,20 @@ class Metrics:
         )
         self.timer_queue = Gauge(
             "slawatch_timer_queue_entries",
-            "Entries in this worker's timer queues (about one per open conversation).",
+            "Entries in this worker's timer queues: about one per conversation with an open cycle "
+            "or a finished one waiting out its retention.",
+            registry=registry,
+        )
+        self.states_expired = Counter(
+            "slawatch_states_expired",
+            "Finished conversations' states removed after their retention (a tombstone each "
+            "on the state changelog).",
+            registry=registry,
+        )
+        self.events_after_retention = Counter(
+            "slawatch_events_after_retention",
+            "Events refused because they are older than the state retention and about a "
+            "conversation this worker does not hold (it may have been removed).",
             registry=registry,
         )
         self.conversations = Gauge(

@@ -49,6 +49,7 @@ COMMANDS = (
     dev.add_bench,
     dev.add_bench_policy,
     dev.add_bench_reports,
+    dev.add_bench_state,
     bench_alerts.add_bench_alerts,
     dev.add_embedded,
 )

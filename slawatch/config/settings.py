@@ -134,6 +134,14 @@ class Settings:
     late_after_s: float = _doc(
         "An SLA event decided more than this after its time is flagged `late` (recovery).", 5.0
     )
+    state_retention_s: float = _doc(
+        "How long a finished conversation's state (closed, deleted, chat or call ended, no "
+        "open cycle) is kept after its last recorded instant, in event time, before it is "
+        "removed with a tombstone on the changelog; 0 keeps every state for ever. Events "
+        "older than this about a conversation not held are refused (docs/OPERATIONS.md, "
+        "State retention).",
+        3 * 86400.0,
+    )
     fetch_max_wait_ms: int = _doc(
         "Longest wait of an empty fetch. The embedded broker holds every fetch this long "
         "even when data arrives, so it adds up to this much latency per hop there.",
@@ -410,6 +418,8 @@ def _check(settings: Settings) -> list[tuple[str, str]]:
     ):
         if getattr(settings, name) <= 0:
             problems.append((name, "must be greater than 0"))
+    if settings.state_retention_s < 0:
+        problems.append(("state_retention_s", "must be 0 (keep for ever) or more"))
     return problems
 
 

@@ -11,10 +11,15 @@ held by a :class:`PartitionScheduler`. One :meth:`PartitionScheduler.tick`:
    the state no longer matches the queued one: the state moved on since), and advances
    those states too;
 3. returns the SLA events, the states to persist with their next deadline (each touched
-   state once per tick), and the events the machine refused; the queue already holds the
-   new deadlines.
+   state once per tick), the events the machine refused, and, with a retention, the
+   finished states to remove (:mod:`slawatch.core.retention`); the queue already holds
+   the new deadlines.
 
-The caller persists before the next tick (the next tick reads the store). Nothing here
+With a retention, a finished state's next deadline is the instant it expires: it waits in
+the queue like any deadline, and the tick whose watermark passes it names the state in
+:attr:`Tick.expired` instead of advancing it.
+
+The caller persists (and removes) before the next tick (the next tick reads the store). Nothing here
 scans the whole store: only :meth:`PartitionScheduler.rebuild`, once per assignment.
 
 The tick changes the states the store hands it: a store that keeps objects
@@ -40,6 +45,7 @@ from slawatch.core.machine import (
     next_deadline,
 )
 from slawatch.core.policy import SlaPolicy
+from slawatch.core.retention import expires_at
 from slawatch.core.state import ConversationState, copy_state
 
 
@@ -56,6 +62,10 @@ class StateStore(Protocol):
 
     def put(self, key: str, state: ConversationState, deadline_ms: int | None) -> None:
         """Store ``state`` with its next deadline."""
+        ...
+
+    def remove(self, key: str) -> None:
+        """Forget ``key``'s state (a finished conversation past its retention)."""
         ...
 
     def deadlines(self) -> Iterable[tuple[str, int]]:
@@ -80,6 +90,9 @@ class MemoryStore:
 
     def put(self, key: str, state: ConversationState, deadline_ms: int | None) -> None:
         self._states[key] = (state, deadline_ms)
+
+    def remove(self, key: str) -> None:
+        self._states.pop(key, None)
 
     def deadlines(self) -> Iterator[tuple[str, int]]:
         for key, (_, deadline) in self._states.items():
@@ -115,6 +128,12 @@ class Tick:
     refused: list[Refused] = field(default_factory=list)
     #: Queue entries found stale (their state had moved on) and dropped.
     stale: int = 0
+    #: Keys of finished states past their retention: remove each (none without a
+    #: retention). The tick did not touch them: none is in ``persist``.
+    expired: list[str] = field(default_factory=list)
+    #: Events about conversations the store does not hold, older than the retention
+    #: before the watermark: refused (see :mod:`slawatch.core.retention`).
+    too_old: list[InputEvent] = field(default_factory=list)
     #: The stored state of every key in ``persist`` before the tick (None: it had none), a
     #: copy the tick did not change; empty unless the scheduler keeps them (``keep_before``).
     before: dict[str, ConversationState | None] = field(default_factory=dict)
@@ -124,14 +143,23 @@ class PartitionScheduler:
     """The timers of one partition: a queue of (next deadline, key) over a store.
 
     ``keep_before``: fill :attr:`Tick.before` (a copy of each touched state as it was,
-    which the worker's census needs); replay, which does not, saves the copies."""
+    which the worker's census needs); replay, which does not, saves the copies.
 
-    __slots__ = ("_queue", "keep_before", "store")
+    ``retention_ms``: how long a finished conversation's state is kept after it finished
+    (None: for ever, as replay keeps them)."""
 
-    def __init__(self, store: StateStore, *, keep_before: bool = True) -> None:
+    __slots__ = ("_queue", "_watermark_ms", "keep_before", "retention_ms", "store")
+
+    def __init__(
+        self, store: StateStore, *, keep_before: bool = True, retention_ms: int | None = None
+    ) -> None:
         self.store = store
         self.keep_before = keep_before
+        self.retention_ms = retention_ms
         self._queue: list[tuple[int, str]] = []
+        #: The watermark of the last tick that had one: what the partition had seen before
+        #: the events of the next tick (which may move it on themselves).
+        self._watermark_ms: int | None = None
 
     def rebuild(self) -> int:
         """Queue every stored deadline (after an assignment; never on a tick)."""
@@ -162,12 +190,21 @@ class PartitionScheduler:
         old_deadlines: dict[str, int | None] = {}
         before = result.before
         keep_before = self.keep_before
+        retention_ms = self.retention_ms
+        # Events before this instant about conversations not held are refused: older than
+        # the retention when they arrived, against the watermark before this tick (a
+        # backlog read in one batch moves the watermark past its own first events).
+        seen_ms = self._watermark_ms
+        oldest_ms = None if retention_ms is None or seen_ms is None else seen_ms - retention_ms
 
         for event in events:
             key = event.key
             state = touched.get(key)
             if state is None:
                 stored = store.get(key)
+                if stored is None and oldest_ms is not None and event.occurred_at < oldest_ms:
+                    result.too_old.append(event)
+                    continue
                 state, old_deadlines[key] = (None, None) if stored is None else stored
                 if keep_before:
                     before[key] = None if state is None else copy_state(state)
@@ -195,15 +232,24 @@ class PartitionScheduler:
                 stored = store.get(key)
                 if stored is None:
                     continue
-                old_deadlines[key] = deadline
                 state = stored[0]
+                if retention_ms is not None and state.closed and not state.open_cycles:
+                    # Its expiry (recomputed: the retention may have changed since).
+                    expiry = expires_at(state, retention_ms)
+                    if expiry is not None and expiry <= watermark_ms:
+                        result.expired.append(key)
+                        continue
+                old_deadlines[key] = deadline
                 if keep_before:
                     before[key] = copy_state(state)
                 touched[key], fired = advance_in_place(state, watermark_ms, policy, now_ms)
                 effects += fired
+            self._watermark_ms = watermark_ms
 
         for key, state in touched.items():
             next_ms = next_deadline(state)
+            if next_ms is None and retention_ms is not None and state.closed:
+                next_ms = expires_at(state, retention_ms)
             result.persist.append((key, state, next_ms))
             if next_ms is not None and next_ms != old_deadlines.get(key):
                 heapq.heappush(self._queue, (next_ms, key))

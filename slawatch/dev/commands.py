@@ -93,6 +93,21 @@ def _run_bench_policy(args: argparse.Namespace) -> int:
     return run_policy_bench(events=args.events, repeats=args.repeats, out=args.out)
 
 
+def _run_bench_state(args: argparse.Namespace) -> int:
+    from slawatch.dev.bench_state import run_state_bench
+
+    if args.days < 1:
+        raise SlawatchError("--days: must be at least 1")
+    if args.rate <= 0:
+        raise SlawatchError("--rate: must be greater than 0")
+    if args.retention_s <= 0:
+        raise SlawatchError("--retention-s: must be greater than 0")
+    return run_state_bench(
+        days=args.days, rate=args.rate, retention_s=args.retention_s, seed=args.seed,
+        out=args.out,
+    )  # fmt: skip
+
+
 def _run_bench_reports(args: argparse.Namespace) -> int:
     from slawatch.dev.bench_reports import run_reports_bench
 
@@ -223,6 +238,21 @@ def add_bench_policy(commands: argparse._SubParsersAction[argparse.ArgumentParse
     bench_policy.add_argument("--repeats", type=int, default=3, help="runs per figure (median)")
     bench_policy.add_argument("--out", type=Path, default=Path("bench-results/policy.json"))
     bench_policy.set_defaults(run=_run_bench_policy)
+
+
+def add_bench_state(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bench = commands.add_parser(
+        "bench-state",
+        help="measure the SLA state over a simulated month, with and without retention",
+    )
+    bench.add_argument("--days", type=int, default=30, help="simulated days")
+    bench.add_argument("--rate", type=float, default=1.0, help="events per second (daily mean)")
+    bench.add_argument(
+        "--retention-s", type=float, default=3 * 86400.0, help="state retention to measure"
+    )
+    bench.add_argument("--seed", type=int, default=11, help="the simulator's seed")
+    bench.add_argument("--out", type=Path, default=Path("bench-results/state.json"))
+    bench.set_defaults(run=_run_bench_state)
 
 
 def add_bench_reports(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

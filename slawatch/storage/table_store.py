@@ -60,8 +60,9 @@ class TableStore:
         self.partition = partition
         self.partitions = partitions
         self.keys = keys
-        #: The records written since the last :meth:`take_changes`, for the changelog.
-        self.changes: list[tuple[bytes, bytes]] = []
+        #: The records written since the last :meth:`take_changes`, for the changelog (a
+        #: value of None: a tombstone, the key removed).
+        self.changes: list[tuple[bytes, bytes | None]] = []
 
     def get(self, key: str) -> tuple[ConversationState, int | None] | None:
         data = self.table.data.get(key.encode())
@@ -78,7 +79,12 @@ class TableStore:
         self.table.data[raw_key] = value
         self.changes.append((raw_key, value))
 
-    def take_changes(self) -> list[tuple[bytes, bytes]]:
+    def remove(self, key: str) -> None:
+        raw_key = key.encode()
+        self.table.data.pop(raw_key, None)
+        self.changes.append((raw_key, None))
+
+    def take_changes(self) -> list[tuple[bytes, bytes | None]]:
         """The records written since the last call, in order: what the changelog lacks."""
         changes, self.changes = self.changes, []
         return changes
