@@ -6,7 +6,7 @@ DURATION ?= 0
 RATE ?= 200
 
 .DEFAULT_GOAL := help
-.PHONY: help venv install lint test test-unit test-integration demo bench bench-policy bench-alerts bench-reports bench-state schemas system-packages clean
+.PHONY: help venv install lint test test-unit test-integration demo bench bench-policy bench-alerts bench-reports bench-state chaos schemas system-packages clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ bench: venv ## throughput, detection delay, memory and recovery (several minutes
 
 bench-policy: venv ## business-time due computations and replay throughput (no broker)
 	$(BIN)/slawatch bench-policy
+
+chaos: venv ## 3 workers, 12 partitions, 20 kill -9, a pause, one added, one removed; checked against replay
+	$(BIN)/slawatch chaos
 
 bench-state: venv ## the SLA state over a simulated month, with and without retention (no broker)
 	$(BIN)/slawatch bench-state

@@ -51,6 +51,7 @@ from slawatch.core.watermark import InputWatermarks
 from slawatch.schemas.normalised import decode_batch
 from slawatch.schemas.sla_events import encode, to_record
 from slawatch.storage.table_store import TableStore, keys_by_partition
+from slawatch.streams.committed import committed_offset
 from slawatch.streams.deliveries import Deliveries
 from slawatch.streams.metrics import Metrics
 from slawatch.streams.read_back import read_back
@@ -81,7 +82,10 @@ class PartitionTimers:
     """The in-memory side of one normalised partition: scheduler, watermarks, emitted ids,
     the census of its open cycles and its calls' KPIs."""
 
-    __slots__ = ("breaches", "census", "emitted", "kpi_rebuild", "kpis", "scheduler", "watermarks")
+    __slots__ = (
+        "breaches", "census", "emitted", "first_offset", "kpi_rebuild", "kpis", "last_offset",
+        "scheduler", "watermarks",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -100,6 +104,10 @@ class PartitionTimers:
         self.breaches: deque[dict[str, Any]] = deque(maxlen=BREACH_MEMORY)
         #: The task reading the partition's calls back into :attr:`kpis` after an assignment.
         self.kpi_rebuild: asyncio.Task[None] | None = None
+        #: The normalised offsets of the first and the last message applied since the
+        #: partition was assigned (logged when it is taken away: who applied what).
+        self.first_offset = -1
+        self.last_offset = -1
 
     def note(self, record: dict[str, Any]) -> None:
         """Keep a published breach for the wallboard; drop one a retraction proved wrong.
@@ -157,6 +165,9 @@ class SlaTimers:
             f"{topic}/{p}" for topic in settings.input_topics for p in range(settings.partitions)
         ]
         self.partitions: dict[int, PartitionTimers] = {}
+        #: Per partition held, the offset of the next message to apply (see
+        #: :meth:`_missing_before`).
+        self._next_offset: dict[int, int] = {}
         #: How long a finished conversation's state is kept (None: for ever).
         self.retention_ms = int(settings.state_retention_s * 1000) or None
         #: The table's keys by partition, for the partitions not built yet since the last
@@ -195,9 +206,16 @@ class SlaTimers:
         self._keys = None  # recovery may have moved states in or out: read the table again
         for tp in partitions:
             if tp.topic == self.settings.topic_normalised:
+                self._next_offset.pop(tp.partition, None)
                 timers = self.partitions.pop(tp.partition, None)
-                if timers is not None and timers.kpi_rebuild is not None:
+                if timers is None:
+                    continue
+                if timers.kpi_rebuild is not None:
                     timers.kpi_rebuild.cancel()
+                log.info(
+                    "partition %d: let go after applying offsets %d to %d", tp.partition,
+                    timers.first_offset, timers.last_offset,
+                )  # fmt: skip
         self._update_gauges()
 
     async def _timers_for(self, partition: int, offset: int) -> PartitionTimers:
@@ -227,9 +245,11 @@ class SlaTimers:
             timers.kpi_rebuild = asyncio.ensure_future(
                 self._rebuild_kpis(timers, partition, before_offset=offset)
             )
+            timers.first_offset = offset
             log.info(
-                "partition %d: %d timers, %d recent SLA events, rebuilt in %.2fs",
-                partition, queued, len(timers.emitted), time.perf_counter() - started,
+                "partition %d: %d timers, %d recent SLA events, rebuilt in %.2fs; applying "
+                "from offset %d", partition, queued, len(timers.emitted),
+                time.perf_counter() - started, offset,
             )  # fmt: skip
             self._update_gauges()
         return timers
@@ -295,22 +315,70 @@ class SlaTimers:
     async def _run(self, stream: Any) -> None:
         async for event in stream.events():
             message = event.message
-            try:
-                await self.on_message(message.partition, event.value, message.offset)
-            except CorruptBatch as exc:
-                # Only slawatch writes this topic; a message it cannot read is a bug or a
-                # foreign producer. Skipping it keeps the partition's timers running.
-                self.metrics.timer_errors.inc()
-                log.error(
-                    "skipped unreadable normalised message %s/%d@%d: %s",
-                    message.topic, message.partition, message.offset, exc,
-                )  # fmt: skip
+            missing = await self._missing_before(message)
+            if missing is None:
+                # Applied already: not acknowledged again (Faust counts what it commits).
+                message.acked = True
+                continue
+            for record in missing:
+                await self._apply(record.partition, record.value or b"", record.offset)
+            await self._apply(message.partition, event.value, message.offset)
+
+    async def _apply(self, partition: int, value: bytes, offset: int) -> None:
+        try:
+            await self.on_message(partition, value, offset)
+        except CorruptBatch as exc:
+            # Only slawatch writes this topic; a message it cannot read is a bug or a
+            # foreign producer. Skipping it keeps the partition's timers running.
+            self.metrics.timer_errors.inc()
+            log.error(
+                "skipped unreadable normalised message %s/%d@%d: %s",
+                self.settings.topic_normalised, partition, offset, exc,
+            )  # fmt: skip
+
+    async def _missing_before(self, message: Any) -> list[Any] | None:
+        """The messages of ``message``'s partition to apply before it, read from the
+        broker ([] when it is the next one; None when it was applied already).
+
+        Each partition is applied in offset order from the group's committed offset,
+        whatever Faust delivers. After a rebalance Faust can hand the agent a message
+        ahead of the committed offset (one it fetched before the rebalance, or the one
+        after a message it skipped as fetched in the old generation), and then counts the
+        offsets in between as processed and drops them when they arrive (faust-streaming
+        issues 216, 221 and 318). So the first message after an assignment is checked
+        against the committed offset the broker holds, and every later one against the
+        one before it; what lies between is read from the broker and applied first
+        (docs/OPERATIONS.md, Known workarounds)."""
+        partition, offset = message.partition, message.offset
+        expected = self._next_offset.get(partition)
+        if expected is None:
+            expected = await committed_offset(
+                self.settings, self.app.conf.id, message.topic, partition
+            )
+            if expected is None or offset < expected:
+                # Nothing committed (Faust reads the partition's start), or a message the
+                # group committed already, delivered again: reading from it loses nothing.
+                expected = offset
+        if offset < expected:
+            return None
+        self._next_offset[partition] = offset + 1
+        if offset == expected:
+            return []
+        self.metrics.timer_offsets_refetched.inc(offset - expected)
+        log.warning(
+            "partition %d: Faust delivered offset %d, expected %d: reading %d to %d from the "
+            "broker first", partition, offset, expected, expected, offset - 1,
+        )  # fmt: skip
+        topic = self.settings.topic_normalised
+        reader = read_back(self.settings, topic, partition, 0, "gap", stop=offset, start=expected)
+        return [record async for record in reader]
 
     async def on_message(self, partition: int, value: bytes, offset: int) -> None:
         """One tick of ``partition`` (the message at ``offset``): decode, tick, persist,
         emit."""
         started = time.perf_counter()
         timers = await self._timers_for(partition, offset)
+        timers.last_offset = offset
         try:
             batch = decode_batch(value)
         except (ValueError, KeyError, TypeError) as exc:

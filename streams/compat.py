@@ -133,3 +133,59 @@ def end_offsets_from_fetch() -> bool:
     setattr(_proc_offset_request, _END_MARK, original)  # the broker's own answer, for tests
     Fetcher._proc_offset_request = _proc_offset_request
     return True
+
+
+_SEEK_MARK = "_slawatch_seek_before_resume"
+
+
+def faust_seek_before_resume() -> bool:
+    """Make Faust seek a rebalance's stream partitions to their committed offsets before it
+    resumes fetching them, not after.
+
+    Faust's recovery ends (``Recovery._resume_streams``) by resuming the stream partitions,
+    then seeking them to the committed offsets. In between the fetcher can fetch a
+    partition from where it stood before the rebalance, and hand a message ahead of the
+    committed offset to the agent; Faust's consumer then takes the offsets in between for
+    a gap in the topic (as a compacted topic leaves), counts them as processed and drops
+    them when they arrive (faust-streaming issues #216 and #221: messages lost, seen under
+    ``slawatch chaos``, docs/OPERATIONS.md, Known workarounds). The fix runs the same
+    steps with the seek first. Idempotent; returns True when in place.
+    """
+    from faust.tables.recovery import Recovery
+
+    original = Recovery._resume_streams
+    if getattr(original, _SEEK_MARK, False):
+        return True
+    source = inspect.getsource(original)
+    resume_at, seek_at = source.find("consumer.resume_partitions("), source.find("perform_seek()")
+    if not 0 <= resume_at < seek_at:
+        log.warning("faust changed _resume_streams; seek-before-resume fix not applied")
+        return False
+
+    async def _resume_streams(self: Any, generation_id: int = 0) -> None:
+        app = self.app
+        consumer = app.consumer
+        await app.on_rebalance_complete.send()
+        assignment = consumer.assignment()
+        if app.consumer_generation_id != generation_id:
+            self.log.warning("Recovery rebalancing again")
+            return
+        if assignment:
+            self.log.info("Seek stream partitions to committed offsets.")
+            await self._wait(consumer.perform_seek(), timeout=app.conf.broker_request_timeout)
+            consumer.resume_partitions({tp for tp in assignment if not self._is_changelog_tp(tp)})
+        else:
+            self.log.info("Resuming streams with empty assignment")
+        self.completed.set()
+        self.log.info("Resuming flow...")
+        app.flow_control.resume()
+        consumer.resume_flow()
+        await app._fetcher.maybe_start()
+        self.tables.on_actives_ready()
+        self.tables.on_standbys_ready()
+        app.on_rebalance_end()
+        self.log.info("Worker ready")
+
+    setattr(_resume_streams, _SEEK_MARK, True)
+    Recovery._resume_streams = _resume_streams  # type: ignore[method-assign]
+    return True

@@ -252,6 +252,12 @@ class Metrics:
             "or a finished one waiting out its retention.",
             registry=registry,
         )
+        self.timer_offsets_refetched = Counter(
+            "slawatch_timer_offsets_refetched",
+            "Normalised messages Faust skipped after a rebalance, read from the broker and "
+            "applied in order by the timers (docs/OPERATIONS.md, Known workarounds).",
+            registry=registry,
+        )
         self.states_expired = Counter(
             "slawatch_states_expired",
             "Finished conversations' states removed after their retention (a tombstone each "

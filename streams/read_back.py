@@ -19,10 +19,12 @@ async def read_back(
     since_ms: int,
     purpose: str,
     stop: int | None = None,
+    start: int | None = None,
 ) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
-    """The records of ``topic``/``partition`` with a timestamp from ``since_ms`` on, to its
-    end as it is now, or to offset ``stop`` (excluded), read by a consumer of its own (no
-    group; ``purpose`` names it in the client id).
+    """The records of ``topic``/``partition`` with a timestamp from ``since_ms`` on (from
+    offset ``start`` on, when given), to its end as it is now, or to offset ``stop``
+    (excluded), read by a consumer of its own (no group; ``purpose`` names it in the
+    client id).
 
     The end is ``end_offsets``, which :func:`~slawatch.streams.compat.end_offsets_from_fetch`
     makes right on the embedded broker, raised to the fetch high watermark as fetches come
@@ -45,10 +47,11 @@ async def read_back(
     try:
         # Offsets first, without an assignment: an assigned partition starts a fetch that
         # stopping the consumer then waits out (a whole fetch wait on the embedded broker).
-        found = (await consumer.offsets_for_times({tp: since_ms})).get(tp)
-        if found is None:
-            return  # no record since then
-        start = found.offset
+        if start is None:
+            found = (await consumer.offsets_for_times({tp: since_ms})).get(tp)
+            if found is None:
+                return  # no record since then
+            start = found.offset
         end = (await consumer.end_offsets([tp]))[tp]
         if stop is not None:
             end = min(end, stop)

@@ -93,6 +93,18 @@ def _run_bench_policy(args: argparse.Namespace) -> int:
     return run_policy_bench(events=args.events, repeats=args.repeats, out=args.out)
 
 
+def _run_chaos(args: argparse.Namespace) -> int:
+    from slawatch.dev.chaos import ChaosPlan, run_chaos
+
+    return run_chaos(
+        ChaosPlan(
+            workers=args.workers, partitions=args.partitions, duration_s=args.duration,
+            rate_eps=args.rate, kills=args.kills, time_scale=args.time_scale,
+            pause_s=args.pause, seed=args.seed, run_dir=args.run_dir, out=args.out,
+        )
+    )  # fmt: skip
+
+
 def _run_bench_state(args: argparse.Namespace) -> int:
     from slawatch.dev.bench_state import run_state_bench
 
@@ -184,6 +196,30 @@ def add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     demo.add_argument("--seed", type=int, default=None, help="simulator seed (default: random)")
     demo.add_argument("--run-dir", type=Path, default=Path(".run/demo"))
     demo.set_defaults(run=_run_demo)
+
+
+def add_chaos(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    chaos = commands.add_parser(
+        "chaos",
+        help="kill, pause, add and remove workers under traffic; check sla-events against replay",
+    )
+    chaos.add_argument("--workers", type=int, default=3, help="workers at the start")
+    chaos.add_argument("--partitions", type=int, default=12, help="partitions of every topic")
+    chaos.add_argument("--duration", type=float, default=600.0, help="seconds of traffic")
+    chaos.add_argument("--rate", type=float, default=30.0, help="simulated events per second")
+    chaos.add_argument("--kills", type=int, default=20, help="kill -9 of a random worker")
+    chaos.add_argument(
+        "--time-scale", type=float, default=120.0,
+        help="divide simulated delays and SLA targets by this",
+    )  # fmt: skip
+    chaos.add_argument(
+        "--pause", type=float, default=10.0,
+        help="seconds one worker is stopped (SIGSTOP), past the session timeout",
+    )  # fmt: skip
+    chaos.add_argument("--seed", type=int, default=1, help="seed of the traffic and the chaos")
+    chaos.add_argument("--run-dir", type=Path, default=Path(".run/chaos"))
+    chaos.add_argument("--out", type=Path, default=Path("bench-results/chaos.json"))
+    chaos.set_defaults(run=_run_chaos)
 
 
 def add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -27,6 +27,7 @@ from slawatch.streams.app import create_app
 from slawatch.streams.compat import (
     end_offsets_from_fetch,
     faust_fetch_max_wait,
+    faust_seek_before_resume,
     leave_group_at_generation_zero,
 )
 from slawatch.streams.metrics import LiveCollector, Metrics
@@ -78,6 +79,7 @@ class WorkerRuntime:
         leave_group_at_generation_zero()
         faust_fetch_max_wait(settings.fetch_max_wait_ms)
         end_offsets_from_fetch()
+        faust_seek_before_resume()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.web_token = web_token(settings)
         self.app = create_app(

@@ -1,0 +1,30 @@
+"""Workers killed, paused, added and removed under traffic, on the real broker: the
+``sla-events`` topic against ``slawatch replay`` of the same input (slawatch/dev/chaos.py;
+`make chaos` runs it at full size: docs/BENCHMARKS.md, "Chaos")."""
+
+from __future__ import annotations
+
+import pytest
+
+from slawatch.dev.chaos import ChaosPlan, run_against
+from tests.integration.conftest import run
+
+pytestmark = pytest.mark.integration
+
+
+def test_kills_a_pause_and_a_rebalance_lose_nothing_double_nothing_breach_nothing_falsely(
+    settings_factory, tmp_path
+) -> None:
+    plan = ChaosPlan(
+        workers=3, partitions=12, duration_s=45, rate_eps=15, kills=4, time_scale=120,
+        pause_s=8, seed=2, run_dir=tmp_path,
+    )  # fmt: skip
+    results = run(run_against(plan, settings_factory()))
+    summary = {k: results[k] for k in ("duplicate_event_ids", "lost_timers", "false_breaches",
+                                       "other_differences", "cycles_only_on_topic")}  # fmt: skip
+    assert results["chaos"] == {"kill": 4, "added": 1, "paused": 1, "retired": 1}, results["chaos"]
+    assert summary == dict.fromkeys(summary, 0), (summary, results["examples"])
+    assert results["passed"]
+    # The run compared something: cycles of every kind, met and breached ones among them.
+    assert results["cycles_replayed"] > 200 and results["kinds"].get("breached", 0) > 0
+    assert results["detection_delay_ms"]["count"] > 0
