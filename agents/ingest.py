@@ -46,6 +46,7 @@ from aiokafka import (
 from aiokafka.errors import CommitFailedError, KafkaError, MessageSizeTooLargeError
 from mode import Service
 
+from slawatch.config.kafka_security import kafka_client_options
 from slawatch.config.settings import Settings
 from slawatch.core.clock import Clock
 from slawatch.core.keys import ConversationKind
@@ -279,6 +280,7 @@ class IngestService(Service):
         s = self.settings
         self.producer = AIOKafkaProducer(
             bootstrap_servers=s.bootstrap_servers,
+            **kafka_client_options(s),
             client_id=f"{s.app_id}-ingest-{s.worker_id}",
             acks="all",
             linger_ms=5,
@@ -286,6 +288,7 @@ class IngestService(Service):
         )
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=s.bootstrap_servers,
+            **kafka_client_options(s),
             group_id=self.group_id,
             client_id=f"{s.app_id}-ingest-{s.worker_id}",
             enable_auto_commit=False,

@@ -7,6 +7,7 @@ from typing import Any
 
 import faust
 
+from slawatch.config.kafka_security import faust_credentials
 from slawatch.config.settings import Settings
 
 
@@ -31,6 +32,7 @@ def create_app(settings: Settings, middlewares: Sequence[Any] = ()) -> faust.App
     return faust.App(
         settings.app_id,
         broker=settings.broker_url,
+        broker_credentials=faust_credentials(settings),
         store=settings.store,
         datadir=str(settings.data_dir / settings.app_id),
         autodiscover=False,

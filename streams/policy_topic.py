@@ -31,6 +31,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from mode import Service
 
+from slawatch.config.kafka_security import kafka_client_options
 from slawatch.config.settings import Settings
 from slawatch.core.clock import Clock
 from slawatch.core.policy import SlaPolicy, builtin_policy
@@ -83,6 +84,7 @@ async def publish_policy(settings: Settings, path: Path, text: str, clock: Clock
     )
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.bootstrap_servers,
+        **kafka_client_options(settings),
         client_id=f"{settings.app_id}-policy-publish",
         acks="all",
     )
@@ -133,6 +135,7 @@ class PolicyFollower(Service):
         settings = self.settings
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.bootstrap_servers,
+            **kafka_client_options(settings),
             group_id=None,
             enable_auto_commit=False,
             client_id=f"{settings.app_id}-policy-{settings.worker_id}",

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from slawatch.config.kafka_security import kafka_client_options
 from slawatch.config.settings import Settings
 from slawatch.streams.compat import end_offsets_from_fetch
 
@@ -38,6 +39,7 @@ async def read_back(
     tp = TopicPartition(topic, partition)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
+        **kafka_client_options(settings),
         group_id=None,
         enable_auto_commit=False,
         client_id=f"{settings.app_id}-{purpose}-{partition}",

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from slawatch.config.settings import Settings
+from slawatch.config.kafka_security import kafka_client_options
+from slawatch.config.settings import Settings, mask_url
 from slawatch.core.keys import ConversationKind
 from slawatch.errors import SlawatchError, TopicMismatch
 
@@ -32,8 +33,8 @@ TOPIC_ALREADY_EXISTS = 36
 def broker_unreachable(settings: Settings, reason: object) -> SlawatchError:
     """The one-line error of a command that cannot reach the broker."""
     return SlawatchError(
-        f"cannot reach the broker at {settings.broker_url}: {reason}; "
-        "check SLAWATCH_BROKER_URL (and that the broker runs)"
+        f"cannot reach the broker at {mask_url(settings.broker_url)}: {reason}; "
+        "check SLAWATCH_BROKER_URL and SLAWATCH_KAFKA_SECURITY_PROTOCOL (and that the broker runs)"
     )
 
 
@@ -122,7 +123,9 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec] | None = None
     """
     specs = topic_specs(settings) if specs is None else specs
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers, client_id=f"{settings.app_id}-admin"
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id=f"{settings.app_id}-admin",
+        **kafka_client_options(settings),
     )
     with _holding_client_logs() as held:
         try:

@@ -71,6 +71,7 @@ from slawatch.alerting.senders import sender_for
 from slawatch.alerting.senders.base import Outcome, Sender
 from slawatch.alerting.senders.pagerduty import PagerDutySender
 from slawatch.alerting.store import AlertStore, PlannedCycle
+from slawatch.config.kafka_security import kafka_client_options
 from slawatch.config.settings import Settings
 from slawatch.core.clock import Clock
 from slawatch.core.timestamps import parse_timestamp_ms
@@ -191,6 +192,7 @@ class Notifier(Service):
         self.connect_redis()
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=s.bootstrap_servers,
+            **kafka_client_options(s),
             group_id=self.group_id,
             client_id=f"{s.app_id}-notifier-{s.worker_id}",
             enable_auto_commit=False,

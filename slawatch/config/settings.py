@@ -8,8 +8,10 @@ An environment variable is ``SLAWATCH_`` + the field name in upper case; the con
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import ssl
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
@@ -34,11 +36,18 @@ class Secret(str):
         return "Secret('**********')"
 
     def masked(self) -> str:
-        """Return the value with any password part of a URL hidden."""
-        if "@" in self and "://" in self:
-            scheme, rest = self.split("://", 1)
-            return f"{scheme}://***@{rest.split('@', 1)[1]}"
-        return str(self)
+        """Return a URL with its credentials (``user:password@``) hidden, or any other
+        secret hidden whole (empty stays empty)."""
+        return mask_url(self) if "://" in self else ("**********" if self else "")
+
+
+def mask_url(url: str) -> str:
+    """Return ``url`` with its credentials (``user:password@``) hidden. The last ``@``
+    ends them: a password with an ``@`` in it shows nothing."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
 
 
 def _doc(text: str, default: Any, *, secret: bool = False) -> Any:
@@ -154,6 +163,42 @@ class Settings:
     )
     broker_heartbeat_interval_s: float = _doc("Consumer-group heartbeat interval.", 1.0)
     broker_rebalance_timeout_s: float = _doc("Consumer-group rebalance timeout.", 4.0)
+    # How every Kafka client connects (README, Securing the connection to Kafka): the
+    # worker's Faust app, ingest, the read-backs, the policy topic, the notifier, the log
+    # sink and the commands all take their options from slawatch/config/kafka_security.py.
+    kafka_security_protocol: str = _doc(
+        "How every Kafka client connects: `PLAINTEXT`, `SSL` (TLS), `SASL_PLAINTEXT` or "
+        "`SASL_SSL` (SASL over TLS).",
+        "PLAINTEXT",
+    )
+    kafka_ssl_ca_file: str = _doc(
+        "PEM file of the CA certificates the brokers' certificates are checked against "
+        "(`SSL`, `SASL_SSL`). Empty: the system's trust store.",
+        "",
+    )
+    kafka_ssl_cert_file: str = _doc(
+        "PEM file of the client certificate, for brokers that ask for one (mutual TLS); "
+        "with `kafka_ssl_key_file`.",
+        "",
+    )
+    kafka_ssl_key_file: str = _doc("PEM file of the client certificate's private key.", "")
+    kafka_ssl_key_password: Secret = _doc(
+        "Password of an encrypted `kafka_ssl_key_file`.", Secret(""), secret=True
+    )
+    kafka_sasl_mechanism: str = _doc(
+        "SASL mechanism (`SASL_PLAINTEXT`, `SASL_SSL`): `PLAIN`, `SCRAM-SHA-256` or "
+        "`SCRAM-SHA-512`.",
+        "",
+    )
+    kafka_sasl_username: str = _doc("SASL user name.", "")
+    kafka_sasl_password: Secret = _doc(
+        "SASL password (or `kafka_sasl_password_file`).", Secret(""), secret=True
+    )
+    kafka_sasl_password_file: str = _doc(
+        "File whose first line is the SASL password (instead of `kafka_sasl_password`), "
+        "e.g. a mounted secret; read whenever a client is made.",
+        "",
+    )
     registry_interval_s: float = _doc(
         "How often a worker writes its status to Redis (`slawatch status`).", 1.0
     )
@@ -307,6 +352,8 @@ class Settings:
             if f.metadata.get("secret"):
                 value = Secret(value).masked()
                 default = Secret(default).masked()
+            elif isinstance(value, str):
+                value = mask_url(value)  # credentials in a broker_url are refused; never shown
             rows.append((ENV_PREFIX + f.name.upper(), str(value), str(default), f.metadata["doc"]))
         return rows
 
@@ -387,8 +434,18 @@ def _check(settings: Settings) -> list[tuple[str, str]]:
         problems.append(("web_port", "must be a port number, 1..65535"))
     if settings.log_level not in _LOG_LEVELS:
         problems.append(("log_level", f"must be one of {list(_LOG_LEVELS)}"))
-    if not settings.broker_url.startswith("kafka://") or not settings.bootstrap_servers:
+    if "@" in settings.broker_url:
+        problems.append(
+            (
+                "broker_url",
+                "must not hold credentials (user:password@): set kafka_sasl_username and "
+                "kafka_sasl_password (or kafka_sasl_password_file) with "
+                "kafka_security_protocol SASL_SSL",
+            )
+        )
+    elif not settings.broker_url.startswith("kafka://") or not settings.bootstrap_servers:
         problems.append(("broker_url", "must look like kafka://host:port"))
+    problems += _check_kafka_security(settings)
     if not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
         problems.append(("redis_url", "must look like redis://host:port/db"))
     if settings.watermark_grace_ms < 0:
@@ -421,6 +478,133 @@ def _check(settings: Settings) -> list[tuple[str, str]]:
     if settings.state_retention_s < 0:
         problems.append(("state_retention_s", "must be 0 (keep for ever) or more"))
     return problems
+
+
+#: What ``kafka_security_protocol`` may be, and which of them use TLS or SASL.
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+TLS_PROTOCOLS = frozenset({"SSL", "SASL_SSL"})
+SASL_PROTOCOLS = frozenset({"SASL_PLAINTEXT", "SASL_SSL"})
+#: The SASL mechanisms slawatch offers (aiokafka's GSSAPI and OAUTHBEARER need more
+#: than a user name and a password).
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def first_line(path: Path) -> str:
+    """The first line of a credential file, stripped; OSError if it cannot be read,
+    ValueError if it is empty."""
+    lines = path.read_text().splitlines()
+    line = lines[0].strip() if lines else ""
+    if not line:
+        raise ValueError(f"{path} holds nothing on its first line")
+    return line
+
+
+def _check_kafka_security(settings: Settings) -> list[tuple[str, str]]:
+    """The Kafka security settings: a known protocol, the settings it needs, none it
+    would ignore, and files that can be read (the TLS ones loaded as a client would)."""
+    protocol = settings.kafka_security_protocol
+    if protocol not in SECURITY_PROTOCOLS:
+        return [("kafka_security_protocol", f"must be one of {', '.join(SECURITY_PROTOCOLS)}")]
+    tls = ("kafka_ssl_ca_file", "kafka_ssl_cert_file", "kafka_ssl_key_file")
+    sasl = ("kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password")
+    problems = []
+    for name in (*tls, "kafka_ssl_key_password"):
+        if getattr(settings, name) and protocol not in TLS_PROTOCOLS:
+            problems.append((name, "is used only with kafka_security_protocol SSL or SASL_SSL"))
+    for name in (*sasl, "kafka_sasl_password_file"):
+        if getattr(settings, name) and protocol not in SASL_PROTOCOLS:
+            problems.append(
+                (name, "is used only with kafka_security_protocol SASL_PLAINTEXT or SASL_SSL")
+            )
+    if problems:
+        return problems
+    if protocol in TLS_PROTOCOLS:
+        problems += _check_tls_files(settings)
+    if protocol in SASL_PROTOCOLS:
+        if settings.kafka_sasl_mechanism not in SASL_MECHANISMS:
+            problems.append(
+                ("kafka_sasl_mechanism", f"must be one of {', '.join(SASL_MECHANISMS)}")
+            )
+        if not settings.kafka_sasl_username:
+            problems.append(("kafka_security_protocol", f"{protocol} needs kafka_sasl_username"))
+        if settings.kafka_sasl_password and settings.kafka_sasl_password_file:
+            problems.append(
+                (
+                    "kafka_sasl_password_file",
+                    "set kafka_sasl_password or kafka_sasl_password_file, not both",
+                )
+            )
+        elif settings.kafka_sasl_password_file:
+            path = Path(settings.kafka_sasl_password_file)
+            try:
+                first_line(path)
+            except OSError as exc:
+                problems.append(("kafka_sasl_password_file", f"cannot read {path}: {exc.strerror}"))
+            except ValueError as exc:
+                problems.append(("kafka_sasl_password_file", str(exc)))
+        elif not settings.kafka_sasl_password:
+            problems.append(
+                (
+                    "kafka_security_protocol",
+                    f"{protocol} needs kafka_sasl_password or kafka_sasl_password_file",
+                )
+            )
+    return problems
+
+
+def _check_tls_files(settings: Settings) -> list[tuple[str, str]]:
+    """Each TLS file readable, a certificate with its key, and all of them loaded into a
+    client's TLS context as aiokafka's ``create_ssl_context`` would."""
+    problems = []
+    for name in ("kafka_ssl_ca_file", "kafka_ssl_cert_file", "kafka_ssl_key_file"):
+        if getattr(settings, name):
+            path = Path(getattr(settings, name))
+            try:
+                with path.open("rb"):
+                    pass
+            except OSError as exc:
+                problems.append((name, f"cannot read {path}: {exc.strerror}"))
+    cert, key = settings.kafka_ssl_cert_file, settings.kafka_ssl_key_file
+    if cert and not key:
+        problems.append(("kafka_ssl_cert_file", "needs kafka_ssl_key_file too"))
+    elif key and not cert:
+        problems.append(("kafka_ssl_key_file", "needs kafka_ssl_cert_file too"))
+    if settings.kafka_ssl_key_password and not key:
+        problems.append(("kafka_ssl_key_password", "needs kafka_ssl_key_file"))
+    if problems:
+        return problems
+    ca = settings.kafka_ssl_ca_file
+    try:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca or None)
+    except ssl.SSLError as exc:
+        return [("kafka_ssl_ca_file", f"{ca} holds no PEM certificate ({exc.reason or exc})")]
+    if cert:
+        try:
+            # Always a password, empty if none: without one OpenSSL would ask on the terminal.
+            context.load_cert_chain(cert, key, password=str(settings.kafka_ssl_key_password))
+        except ssl.SSLError as exc:
+            if exc.reason == "KEY_VALUES_MISMATCH":
+                return [("kafka_ssl_key_file", f"{key} is not the key of {cert}")]
+            with contextlib.suppress(OSError):
+                # OpenSSL says only "PEM lib" for a file that is not PEM and for a wrong
+                # password alike: tell them apart by what the files hold.
+                if "BEGIN CERTIFICATE" not in Path(cert).read_text(errors="replace"):
+                    return [("kafka_ssl_cert_file", f"{cert} holds no PEM certificate")]
+                key_text = Path(key).read_text(errors="replace")
+                if "PRIVATE KEY" not in key_text:
+                    return [("kafka_ssl_key_file", f"{key} holds no PEM private key")]
+                if "ENCRYPTED" in key_text:
+                    if settings.kafka_ssl_key_password:
+                        return [("kafka_ssl_key_password", f"does not decrypt {key}")]
+                    return [("kafka_ssl_key_password", f"must be set: {key} is encrypted")]
+            return [
+                (
+                    "kafka_ssl_cert_file",
+                    f"cannot load {cert} with {key}: a PEM certificate and its key are needed "
+                    f"({exc.reason or exc})",
+                )
+            ]
+    return []
 
 
 def _check_labels(settings: Settings) -> list[tuple[str, str]]:

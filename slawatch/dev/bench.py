@@ -71,6 +71,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from slawatch.config.kafka_security import kafka_client_options
 from slawatch.config.settings import Settings, load_settings
 from slawatch.core.keys import ConversationKind
 from slawatch.core.timestamps import format_timestamp_ms
@@ -181,7 +182,10 @@ async def _produce(
     """Produce every message, as fast as the producer takes them; wait for every ack.
     Return how many and the seconds it took."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers, linger_ms=20, max_batch_size=512 * 1024
+        bootstrap_servers=settings.bootstrap_servers,
+        linger_ms=20,
+        max_batch_size=512 * 1024,
+        **kafka_client_options(settings),
     )
     await producer.start()
     started = time.perf_counter()
@@ -208,6 +212,7 @@ async def _raw_ceiling(settings: Settings, expected: int, timeout_s: float) -> d
     the first fetch to the one that brings the count to ``expected``."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
+        **kafka_client_options(settings),
         group_id=None,
         enable_auto_commit=False,
         max_partition_fetch_bytes=4 * 1024 * 1024,
@@ -259,6 +264,7 @@ async def _routing_floor(settings: Settings, expected: int, timeout_s: float) ->
     kinds = topic_kinds(settings)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers,
+        **kafka_client_options(settings),
         group_id=None,
         enable_auto_commit=False,
         max_partition_fetch_bytes=4 * 1024 * 1024,
@@ -586,7 +592,10 @@ async def _breach_delays(
 ) -> list[int]:
     """Detection delays (ms) of the first-reply breaches of the probe tickets."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers, group_id=None, enable_auto_commit=False
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        **kafka_client_options(settings),
     )
     await consumer.start()
     delays: dict[str, int] = {}

@@ -47,7 +47,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
     report = asyncio.run(
         publish(
             messages,
-            bootstrap_servers=settings.bootstrap_servers,
+            settings=settings,
             topics=topics,
             realtime=not args.backlog,
         )

@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from slawatch.config.kafka_security import kafka_client_options
 from slawatch.config.settings import Settings, load_settings
 from slawatch.core.keys import ConversationKind
 from slawatch.dev.embedded import EmbeddedBroker, EmbeddedRedis, free_port
@@ -109,6 +110,7 @@ class _OutputCounter:
         self.sla_by_metric: Counter[tuple[str, str]] = Counter()
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.bootstrap_servers,
+            **kafka_client_options(settings),
             group_id=None,
             enable_auto_commit=False,
             client_id="slawatch-demo",
@@ -312,7 +314,7 @@ async def _run_until_stopped(
         simulation = asyncio.create_task(
             publish(
                 messages,
-                bootstrap_servers=settings.bootstrap_servers,
+                settings=settings,
                 topics=topics,
                 should_stop=stop,
             )

@@ -33,6 +33,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from mode import Service
 
+from slawatch.config.kafka_security import kafka_client_options
 from slawatch.config.settings import Settings
 from slawatch.core.clock import Clock
 from slawatch.logsink.metrics import LogSinkMetrics
@@ -103,6 +104,7 @@ class LogSink(Service):
         self.metrics.store_up.set(1)
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=s.bootstrap_servers,
+            **kafka_client_options(s),
             group_id=self.group_id,
             client_id=f"{s.app_id}-log-sink-{s.worker_id}",
             enable_auto_commit=False,

@@ -18,12 +18,18 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def compose_config(**env: str) -> subprocess.CompletedProcess[str]:
+SASL_SSL = ROOT / "deploy/compose.sasl-ssl.yml"
+
+
+def compose_config(
+    *overrides: Path, quiet: bool = True, **env: str
+) -> subprocess.CompletedProcess[str]:
     tool = shutil.which("docker-compose")
     assert tool, "docker-compose missing: `make test` installs it (Debian package docker-compose)"
     environment = {k: v for k, v in os.environ.items() if k != "SLAWATCH_WEB_AUTH_TOKEN"}
+    files = [arg for path in (ROOT / "docker-compose.yml", *overrides) for arg in ("-f", str(path))]
     return subprocess.run(
-        [tool, "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
+        [tool, *files, "config", *(["--quiet"] if quiet else [])],
         capture_output=True, text=True, cwd=ROOT, timeout=60, env={**environment, **env},
     )  # fmt: skip
 
@@ -128,3 +134,89 @@ def test_alertmanager_config_is_valid() -> None:
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_sasl_ssl_variant_is_valid_and_secures_every_kafka_client() -> None:
+    """deploy/compose.sasl-ssl.yml over the stack: every service that talks to Kafka
+    (workers, simulator) reaches the SASL_SSL listener with the same settings, its
+    password from a file, and every SLAWATCH_ variable is a setting slawatch knows."""
+    from slawatch.config.settings import ENV_PREFIX, Settings
+
+    result = compose_config(SASL_SSL, quiet=False, SLAWATCH_WEB_AUTH_TOKEN="wall-token")
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    known = {ENV_PREFIX + name.upper() for name in Settings.__dataclass_fields__}
+    clients = {}
+    for name, service in services.items():
+        env = service.get("environment") or {}
+        assert {k for k in env if k.startswith(ENV_PREFIX)} <= known, name
+        if "SLAWATCH_BROKER_URL" in env:
+            clients[name] = {k: v for k, v in env.items() if "KAFKA" in k or "BROKER_URL" in k}
+            assert service["depends_on"]["kafka-users"] == {
+                "condition": "service_completed_successfully"
+            }
+    assert set(clients) == {"slawatch-worker-1", "slawatch-worker-2", "simulator"}
+    (security,) = {tuple(sorted(env.items())) for env in clients.values()}
+    assert dict(security) == {
+        "SLAWATCH_BROKER_URL": "kafka://kafka:9094",
+        "SLAWATCH_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "SLAWATCH_KAFKA_SSL_CA_FILE": "/etc/slawatch/kafka-tls/ca.pem",
+        "SLAWATCH_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "SLAWATCH_KAFKA_SASL_USERNAME": "slawatch",
+        "SLAWATCH_KAFKA_SASL_PASSWORD_FILE": "/run/secrets/kafka_sasl_password",
+    }
+    kafka = services["kafka"]["environment"]
+    assert "SASL_SSL://kafka:9094" in kafka["KAFKA_ADVERTISED_LISTENERS"]
+    assert kafka["KAFKA_SASL_ENABLED_MECHANISMS"] == "SCRAM-SHA-512"
+
+
+def test_the_dev_certificates_script_makes_what_the_sasl_ssl_variant_mounts(
+    tmp_path: Path,
+) -> None:
+    """deploy/kafka-tls/make-dev-certs.sh into a folder of its own: every file the
+    variant mounts or names is there, the broker's keystore opens with its password file
+    and holds a certificate for `kafka` signed by the CA the workers trust, which
+    slawatch's settings accept."""
+    from slawatch.config.settings import load_settings
+
+    subprocess.run(
+        ["bash", str(ROOT / "deploy/kafka-tls/make-dev-certs.sh"), str(tmp_path)],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    variant = yaml.safe_load(SASL_SSL.read_text())
+    folder = "./deploy/kafka-tls/"
+    mounted = {
+        volume.split(":")[0]
+        for service in variant["services"].values()
+        for volume in service.get("volumes", [])
+    } | {secret["file"] for secret in variant["secrets"].values()}
+    assert mounted and all(source.startswith(folder) for source in mounted)
+    for source in mounted:
+        assert (tmp_path / source.removeprefix(folder)).exists(), source
+    kafka = variant["services"]["kafka"]["environment"]
+    broker = tmp_path / "broker"
+    for name in ("KAFKA_SSL_KEYSTORE_FILENAME", "KAFKA_SSL_KEYSTORE_CREDENTIALS"):
+        assert (broker / kafka[name]).is_file(), name
+    assert (broker / kafka["KAFKA_OPTS"].rpartition("/")[2]).is_file()
+    certificate = subprocess.run(
+        ["openssl", "pkcs12", "-in", str(broker / "kafka.p12"), "-clcerts", "-nokeys",
+         "-passin", f"file:{broker / 'keystore-password'}"],
+        check=True, capture_output=True, text=True, timeout=60,
+    ).stdout  # fmt: skip
+    (tmp_path / "kafka.pem").write_text(certificate)
+    verified = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(tmp_path / "client/ca.pem"),
+         "-verify_hostname", "kafka", str(tmp_path / "kafka.pem")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    settings = load_settings(
+        None,
+        environ={},
+        kafka_security_protocol="SASL_SSL",
+        kafka_ssl_ca_file=str(tmp_path / "client/ca.pem"),
+        kafka_sasl_mechanism="SCRAM-SHA-512",
+        kafka_sasl_username="slawatch",
+        kafka_sasl_password_file=str(tmp_path / "sasl-password"),
+    )
+    assert settings.kafka_security_protocol == "SASL_SSL"

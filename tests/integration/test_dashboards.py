@@ -302,7 +302,7 @@ class Simulator:
         try:
             self.report = await publish(
                 messages,
-                bootstrap_servers=s.bootstrap_servers,
+                settings=s,
                 topics=topics,
                 should_stop=self._stop,
             )

@@ -52,8 +52,7 @@ def test_the_stream_and_the_replay_give_the_same_sla_log(settings_factory, tmp_p
     }
     # History first, then the worker: it reads a backlog, in event time (see
     # docs/SLA.md, "Replay and the stream", for history published to a live worker).
-    run(publish(messages, bootstrap_servers=settings.bootstrap_servers, topics=topics,
-                realtime=False))  # fmt: skip
+    run(publish(messages, settings=settings, topics=topics, realtime=False))
     worker = WorkerProcess(settings, tmp_path / "worker.log")
     try:
         worker.wait_ready()

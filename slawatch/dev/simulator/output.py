@@ -11,6 +11,8 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
+from slawatch.config.kafka_security import kafka_client_options
+from slawatch.config.settings import Settings
 from slawatch.core.keys import ConversationKind
 from slawatch.dev.simulator.traffic import SimulatedMessage
 
@@ -47,7 +49,7 @@ def write_jsonl(messages: Iterable[SimulatedMessage], path: Path) -> SimulationR
 async def publish(
     messages: Iterable[SimulatedMessage],
     *,
-    bootstrap_servers: list[str],
+    settings: Settings,
     topics: Mapping[ConversationKind, str],
     realtime: bool = True,
     should_stop: asyncio.Event | None = None,
@@ -59,7 +61,10 @@ async def publish(
     """
     report = SimulationReport()
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap_servers, client_id="slawatch-simulator", linger_ms=5
+        bootstrap_servers=settings.bootstrap_servers,
+        client_id="slawatch-simulator",
+        linger_ms=5,
+        **kafka_client_options(settings),
     )
     await producer.start()
     try:
