@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from slawatch.config.kafka_security import kafka_client_options
 from slawatch.config.settings import Settings
 
 
@@ -15,6 +16,7 @@ async def committed_offset(
     it has committed none)."""
     admin = AIOKafkaAdminClient(
         bootstrap_servers=settings.bootstrap_servers,
+        **kafka_client_options(settings),
         client_id=f"{settings.app_id}-committed-{partition}",
     )
     await admin.start()

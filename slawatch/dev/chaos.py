@@ -243,9 +243,7 @@ async def run_against(plan: ChaosPlan, base: Settings) -> dict[str, Any]:
         ConversationKind.CALL: base.topic_calls,
     }
     log.say(f"{len(messages):,} messages over {plan.duration_s:g}s on {plan.workers} workers")
-    traffic = asyncio.create_task(
-        publish(messages, bootstrap_servers=base.bootstrap_servers, topics=topics)
-    )
+    traffic = asyncio.create_task(publish(messages, settings=base, topics=topics))
     chaos = asyncio.create_task(_chaos(plan, rng, slots, log))
     supervisor = asyncio.create_task(_supervise(slots, log))
     try:
