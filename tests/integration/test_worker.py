@@ -102,9 +102,13 @@ def test_worker_serves_health_readiness_metrics_and_status(worker) -> None:
     assert samples[("slawatch_worker_ready", ())] == 1.0
 
     def registered_ready() -> bool:
-        return [w["ready"] for w in run(read_workers(settings))] == [True]
+        # Readiness and the counts reach Redis at the registry's beats: wait for both.
+        workers = run(read_workers(settings))
+        return [w["ready"] for w in workers] == [True] and workers[0]["counts"].get(
+            "input_by_topic"
+        ) == {tickets: 4.0}
 
-    wait_until(registered_ready, 10, "a ready status in Redis", process)
+    wait_until(registered_ready, 10, "a ready status with the counts in Redis", process)
     workers = run(read_workers(settings))
     assert [w["worker_id"] for w in workers] == [settings.worker_id]
     assert workers[0]["counts"]["input_by_topic"] == {tickets: 4.0}
