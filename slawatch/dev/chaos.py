@@ -10,10 +10,13 @@ The run:
 2. ``--duration`` seconds of the simulator's traffic, published in real time, with every
    delay divided by ``--time-scale`` and the demo's policy (slawatch/dev/demo_policy.yaml)
    scaled the same way, so replies come before, at and after their dues within the run;
+   With ``--lag``, the workers start that many seconds into the traffic: they read a
+   backlog with replies in it while the traffic goes on (the input held behind);
 3. meanwhile, at random moments (seeded): ``--kills`` times, kill -9 a random live worker
-   and start it again 0.5-3 s later; once, pause a worker (SIGSTOP) for ``--pause-s``,
+   and start it again 0.5-3 s later; once, pause a worker (SIGSTOP) for ``--pause``,
    longer than the group's session timeout, so the group moves its partitions away and
-   back; once add a worker, and later stop one (SIGTERM) for good;
+   back; once add a worker, and later stop one (SIGTERM) for good. A worker that stops on
+   its own is started again, as a process supervisor would, and counted;
 4. after the traffic: wait until every input message is read and every watermark has
    passed the end (``as of``), stop the workers, read ``sla-events`` whole;
 5. replay the same lines as of that instant, and compare cycle by cycle.
@@ -91,6 +94,8 @@ class ChaosPlan:
     kills: int = 20
     time_scale: float = 120.0
     pause_s: float = 10.0
+    #: Seconds of traffic published before the workers start (the input held behind).
+    lag_s: float = 0.0
     seed: int = 1
     run_dir: Path = Path(".run/chaos")
     out: Path = Path("bench-results/chaos.json")
@@ -104,6 +109,8 @@ class ChaosPlan:
                                     "greater than 0")  # fmt: skip
         if self.kills < 0:
             raise SlawatchError("--kills: must be 0 or more")
+        if not 0 <= self.lag_s < 0.5 * self.duration_s:
+            raise SlawatchError("--lag: must be 0 or more, and less than half of --duration")
 
 
 class _Worker:
@@ -225,9 +232,10 @@ async def run_against(plan: ChaosPlan, base: Settings) -> dict[str, Any]:
     rng = random.Random(plan.seed)
     slots = [_slot(plan, base, i) for i in range(plan.workers + 1)]  # the last: added later
     running = slots[: plan.workers]
-    for worker in running:
-        worker.start()
-    await _wait_ready(running, timeout_s=120)
+    if not plan.lag_s:
+        for worker in running:
+            worker.start()
+        await _wait_ready(running, timeout_s=120)
     log = _Log()
     start_ms = time.time_ns() // 1_000_000 + 1000
     profile = TrafficProfile(
@@ -244,6 +252,14 @@ async def run_against(plan: ChaosPlan, base: Settings) -> dict[str, Any]:
     }
     log.say(f"{len(messages):,} messages over {plan.duration_s:g}s on {plan.workers} workers")
     traffic = asyncio.create_task(publish(messages, settings=base, topics=topics))
+    if plan.lag_s:
+        # The input runs ahead: the workers start lag_s into the traffic and read a backlog
+        # with replies in it while the traffic goes on.
+        await asyncio.sleep(plan.lag_s)
+        for worker in running:
+            worker.start()
+        log.say(f"{plan.workers} workers started {plan.lag_s:g}s behind the input")
+        await _wait_ready(running, timeout_s=120)
     chaos = asyncio.create_task(_chaos(plan, rng, slots, log))
     supervisor = asyncio.create_task(_supervise(slots, log))
     try:
@@ -318,10 +334,10 @@ def _ready(port: int) -> bool:
 
 async def _chaos(plan: ChaosPlan, rng: random.Random, slots: list[_Worker], log: _Log) -> None:
     """The seeded schedule of kills, the pause, the added and the retired worker."""
-    d = plan.duration_s
-    actions: list[tuple[float, str]] = [(rng.uniform(0.05, 0.9) * d, "kill")
+    lag, d = plan.lag_s, plan.duration_s - plan.lag_s  # after the workers started
+    actions: list[tuple[float, str]] = [(lag + rng.uniform(0.05, 0.9) * d, "kill")
                                         for _ in range(plan.kills)]  # fmt: skip
-    actions += [(0.3 * d, "add"), (0.5 * d, "pause"), (0.7 * d, "retire")]
+    actions += [(lag + 0.3 * d, "add"), (lag + 0.5 * d, "pause"), (lag + 0.7 * d, "retire")]
     actions.sort()
     added = slots[-1]
     for at_s, action in actions:

@@ -100,7 +100,8 @@ def _run_chaos(args: argparse.Namespace) -> int:
         ChaosPlan(
             workers=args.workers, partitions=args.partitions, duration_s=args.duration,
             rate_eps=args.rate, kills=args.kills, time_scale=args.time_scale,
-            pause_s=args.pause, seed=args.seed, run_dir=args.run_dir, out=args.out,
+            pause_s=args.pause, lag_s=args.lag, seed=args.seed, run_dir=args.run_dir,
+            out=args.out,
         )
     )  # fmt: skip
 
@@ -215,6 +216,10 @@ def add_chaos(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     chaos.add_argument(
         "--pause", type=float, default=10.0,
         help="seconds one worker is stopped (SIGSTOP), past the session timeout",
+    )  # fmt: skip
+    chaos.add_argument(
+        "--lag", type=float, default=0.0,
+        help="seconds of traffic published before the workers start (input held behind)",
     )  # fmt: skip
     chaos.add_argument("--seed", type=int, default=1, help="seed of the traffic and the chaos")
     chaos.add_argument("--run-dir", type=Path, default=Path(".run/chaos"))

@@ -28,3 +28,20 @@ def test_kills_a_pause_and_a_rebalance_lose_nothing_double_nothing_breach_nothin
     # The run compared something: cycles of every kind, met and breached ones among them.
     assert results["cycles_replayed"] > 200 and results["kinds"].get("breached", 0) > 0
     assert results["detection_delay_ms"]["count"] > 0
+
+
+def test_input_held_behind_with_replies_in_the_backlog_gives_no_false_breach(
+    settings_factory, tmp_path
+) -> None:
+    """The workers start 20 s into the traffic (40 minutes of SLA time at the time scale)
+    and read a backlog with replies in it, kills and a rebalance included."""
+    plan = ChaosPlan(
+        workers=2, partitions=12, duration_s=45, rate_eps=15, kills=2, time_scale=120,
+        pause_s=8, lag_s=20, seed=5, run_dir=tmp_path,
+    )  # fmt: skip
+    results = run(run_against(plan, settings_factory()))
+    assert results["false_breaches"] == 0 and results["retractions"] == 0, results["examples"]
+    assert results["lost_timers"] == 0 and results["duplicate_event_ids"] == 0, results["examples"]
+    assert results["passed"], results["examples"]
+    # The backlog held breaches to declare, late, and replies that settled others first.
+    assert results["kinds"].get("breached", 0) > 0 and results["kinds"].get("met", 0) > 0
