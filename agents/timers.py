@@ -52,6 +52,7 @@ from slawatch.schemas.normalised import decode_batch
 from slawatch.schemas.sla_events import encode, to_record
 from slawatch.storage.table_store import TableStore, keys_by_partition
 from slawatch.streams.committed import committed_offset
+from slawatch.streams.compat import faust_acknowledge
 from slawatch.streams.deliveries import Deliveries
 from slawatch.streams.metrics import Metrics
 from slawatch.streams.read_back import read_back
@@ -322,6 +323,9 @@ class SlaTimers:
                 continue
             for record in missing:
                 await self._apply(record.partition, record.value or b"", record.offset)
+            if missing:
+                faust_acknowledge(self.app.consumer, message.tp, range(
+                    missing[0].offset, missing[-1].offset + 1))  # fmt: skip
             await self._apply(message.partition, event.value, message.offset)
 
     async def _apply(self, partition: int, value: bytes, offset: int) -> None:

@@ -189,3 +189,23 @@ def faust_seek_before_resume() -> bool:
     setattr(_resume_streams, _SEEK_MARK, True)
     Recovery._resume_streams = _resume_streams  # type: ignore[method-assign]
     return True
+
+
+def faust_acknowledge(consumer: Any, tp: Any, offsets: range) -> None:
+    """Count ``offsets`` of ``tp`` as processed in Faust's consumer, as if its stream had
+    delivered and acknowledged them: for messages the timers read from the broker and
+    applied themselves because Faust skipped them after a rebalance (``agents/timers.py:
+    SlaTimers._missing_before``). Without it Faust's commit of ``tp`` never passes the
+    first of them (it commits only offsets it counted), and the partition's lag grows for
+    ever (seen under ``slawatch chaos``: "Has not committed TP ... at all since worker
+    start"). Faust's gap for ``tp`` is dropped too: its offsets are these, now counted."""
+    from faust.types.tuples import ack_lock
+
+    with ack_lock:
+        consumer._gap.pop(tp, None)
+        index, acked = consumer._acked_index[tp], consumer._acked[tp]
+        committed = consumer._committed_offset[tp]
+        for offset in offsets:
+            if (committed is None or offset >= committed) and offset not in index:
+                index.add(offset)
+                acked.append(offset)
