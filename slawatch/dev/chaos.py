@@ -13,10 +13,11 @@ The run:
    With ``--lag``, the workers start that many seconds into the traffic: they read a
    backlog with replies in it while the traffic goes on (the input held behind);
 3. meanwhile, at random moments (seeded): ``--kills`` times, kill -9 a random live worker
-   and start it again 0.5-3 s later; once, pause a worker (SIGSTOP) for ``--pause``,
-   longer than the group's session timeout, so the group moves its partitions away and
-   back; once add a worker, and later stop one (SIGTERM) for good. A worker that stops on
-   its own is started again, as a process supervisor would, and counted;
+   and start it again 0.5-3 s later; once, pause a worker (SIGSTOP) for ``--pause``
+   (0: no pause), longer than the group's session timeout, so the group moves its
+   partitions away and back; once add a worker, and later stop one (SIGTERM) for good.
+   A worker that stops on its own is started again, as a process supervisor would, and
+   counted;
 4. after the traffic: wait until every input message is read and every watermark has
    passed the end (``as of``), stop the workers, read ``sla-events`` whole;
 5. replay the same lines as of that instant, and compare cycle by cycle.
@@ -103,12 +104,14 @@ class ChaosPlan:
     def check(self) -> None:
         if self.workers < 2:
             raise SlawatchError("--workers: at least 2 (one is stopped for good)")
-        for name in ("partitions", "duration_s", "rate_eps", "time_scale", "pause_s"):
+        for name in ("partitions", "duration_s", "rate_eps", "time_scale"):
             if getattr(self, name) <= 0:
                 raise SlawatchError(f"--{name.removesuffix('_s').replace('_', '-')}: must be "
                                     "greater than 0")  # fmt: skip
         if self.kills < 0:
             raise SlawatchError("--kills: must be 0 or more")
+        if self.pause_s < 0:
+            raise SlawatchError("--pause: must be 0 (no pause) or more")
         if not 0 <= self.lag_s < 0.5 * self.duration_s:
             raise SlawatchError("--lag: must be 0 or more, and less than half of --duration")
 
@@ -337,7 +340,9 @@ async def _chaos(plan: ChaosPlan, rng: random.Random, slots: list[_Worker], log:
     lag, d = plan.lag_s, plan.duration_s - plan.lag_s  # after the workers started
     actions: list[tuple[float, str]] = [(lag + rng.uniform(0.05, 0.9) * d, "kill")
                                         for _ in range(plan.kills)]  # fmt: skip
-    actions += [(lag + 0.3 * d, "add"), (lag + 0.5 * d, "pause"), (lag + 0.7 * d, "retire")]
+    actions += [(lag + 0.3 * d, "add"), (lag + 0.7 * d, "retire")]
+    if plan.pause_s:
+        actions.append((lag + 0.5 * d, "pause"))
     actions.sort()
     added = slots[-1]
     for at_s, action in actions:

@@ -215,7 +215,7 @@ def add_chaos(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )  # fmt: skip
     chaos.add_argument(
         "--pause", type=float, default=10.0,
-        help="seconds one worker is stopped (SIGSTOP), past the session timeout",
+        help="seconds one worker is stopped (SIGSTOP), past the session timeout (0: none)",
     )  # fmt: skip
     chaos.add_argument(
         "--lag", type=float, default=0.0,

@@ -12,21 +12,26 @@ from tests.integration.conftest import run
 pytestmark = pytest.mark.integration
 
 
-def test_kills_a_pause_and_a_rebalance_lose_nothing_double_nothing_breach_nothing_falsely(
+def test_kills_and_rebalances_lose_nothing_double_nothing_breach_nothing_falsely(
     settings_factory, tmp_path
 ) -> None:
+    """No pause here: a worker paused past its session and resumed goes on applying the
+    messages it had fetched while the group has given its partitions to another worker,
+    so two workers apply one partition at once for a moment (seen in the logs of a run of
+    this test with an 8 s pause, whose checks still held; docs/OPERATIONS.md, Several
+    workers). `make chaos` still pauses one."""
     plan = ChaosPlan(
         workers=3, partitions=12, duration_s=45, rate_eps=15, kills=4, time_scale=120,
-        pause_s=8, seed=2, run_dir=tmp_path,
+        pause_s=0, seed=2, run_dir=tmp_path,
     )  # fmt: skip
     results = run(run_against(plan, settings_factory()))
     summary = {k: results[k] for k in ("duplicate_event_ids", "lost_timers", "false_breaches",
                                        "other_differences", "cycles_only_on_topic")}  # fmt: skip
-    assert results["chaos"] == {"kill": 4, "added": 1, "paused": 1, "retired": 1}, results["chaos"]
+    assert results["chaos"] == {"kill": 4, "added": 1, "retired": 1}, results["chaos"]
     assert summary == dict.fromkeys(summary, 0), (summary, results["examples"])
     assert results["passed"]
     # The run compared something: cycles of every kind, met and breached ones among them.
-    assert results["cycles_replayed"] > 200 and results["kinds"].get("breached", 0) > 0
+    assert results["cycles_replayed"] > 100 and results["kinds"].get("breached", 0) > 0
     assert results["detection_delay_ms"]["count"] > 0
 
 
@@ -37,7 +42,7 @@ def test_input_held_behind_with_replies_in_the_backlog_gives_no_false_breach(
     and read a backlog with replies in it, kills and a rebalance included."""
     plan = ChaosPlan(
         workers=2, partitions=12, duration_s=45, rate_eps=15, kills=2, time_scale=120,
-        pause_s=8, lag_s=20, seed=5, run_dir=tmp_path,
+        pause_s=0, lag_s=20, seed=5, run_dir=tmp_path,
     )  # fmt: skip
     results = run(run_against(plan, settings_factory()))
     assert results["false_breaches"] == 0 and results["retractions"] == 0, results["examples"]
