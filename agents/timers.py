@@ -47,13 +47,15 @@ from slawatch.core.kpi import KpiAccumulator, KpiSnapshot, QueueSettings
 from slawatch.core.policy import SlaPolicy
 from slawatch.core.scheduler import PartitionScheduler, Tick
 from slawatch.core.sla import SlaEventKind
+from slawatch.core.timestamps import format_timestamp_ms
 from slawatch.core.watermark import InputWatermarks
 from slawatch.schemas.normalised import decode_batch
 from slawatch.schemas.sla_events import encode, to_record
 from slawatch.storage.table_store import TableStore, keys_by_partition
 from slawatch.streams.committed import committed_offset
-from slawatch.streams.compat import faust_acknowledge
+from slawatch.streams.compat import faust_acknowledge, heartbeat_answered_at
 from slawatch.streams.deliveries import Deliveries
+from slawatch.streams.membership import Ownership, PauseWatch
 from slawatch.streams.metrics import Metrics
 from slawatch.streams.read_back import read_back
 
@@ -84,8 +86,8 @@ class PartitionTimers:
     the census of its open cycles and its calls' KPIs."""
 
     __slots__ = (
-        "breaches", "census", "emitted", "first_offset", "kpi_rebuild", "kpis", "last_offset",
-        "scheduler", "watermarks",
+        "breaches", "census", "emitted", "first_offset", "kpi_rebuild", "kpis", "last_applied_ms",
+        "last_offset", "scheduler", "watermarks",
     )  # fmt: skip
 
     def __init__(
@@ -109,6 +111,9 @@ class PartitionTimers:
         #: partition was assigned (logged when it is taken away: who applied what).
         self.first_offset = -1
         self.last_offset = -1
+        #: When (wall clock, epoch ms) the last message was applied (-1: none): two workers
+        #: must never apply one partition at the same time (``slawatch chaos`` checks it).
+        self.last_applied_ms = -1
 
     def note(self, record: dict[str, Any]) -> None:
         """Keep a published breach for the wallboard; drop one a retraction proved wrong.
@@ -178,6 +183,17 @@ class SlaTimers:
             "sla-state", partitions=settings.partitions, key_type=bytes, value_type=bytes
         )
         self.changelog = self.table.changelog_topic.get_topic_name()
+        #: After the process stood still, nothing is applied before the group's word
+        #: (streams/membership.py).
+        self.pause_watch = PauseWatch(settings.broker_session_timeout_s / 2)
+        self.ownership = Ownership(
+            self.pause_watch,
+            app.conf.id,
+            heartbeat_answered_at,
+            lambda: app.consumer.assignment(),
+            on_pause=metrics.stood_still.inc,
+            on_drop=metrics.dropped_after_pause.inc,
+        )
         #: The sends of this agent that must be acknowledged before Faust commits.
         self.deliveries = Deliveries()
         self.deliveries.guard(app.producer)
@@ -204,6 +220,7 @@ class SlaTimers:
         self._forget(args[0])
 
     def _forget(self, partitions: set[TopicPartition]) -> None:
+        self.ownership.rebalanced()
         self._keys = None  # recovery may have moved states in or out: read the table again
         for tp in partitions:
             if tp.topic == self.settings.topic_normalised:
@@ -214,8 +231,10 @@ class SlaTimers:
                 if timers.kpi_rebuild is not None:
                     timers.kpi_rebuild.cancel()
                 log.info(
-                    "partition %d: let go after applying offsets %d to %d", tp.partition,
-                    timers.first_offset, timers.last_offset,
+                    "partition %d: let go after applying offsets %d to %d, the last at %s",
+                    tp.partition, timers.first_offset, timers.last_offset,
+                    format_timestamp_ms(timers.last_applied_ms) if timers.last_applied_ms >= 0
+                    else "none",
                 )  # fmt: skip
         self._update_gauges()
 
@@ -314,8 +333,11 @@ class SlaTimers:
     # --- the agent -------------------------------------------------------------------------
 
     async def _run(self, stream: Any) -> None:
+        self.pause_watch.start()
         async for event in stream.events():
             message = event.message
+            if not self.ownership.quiet() and not await self.ownership.holds(message.tp):
+                continue  # its partition went to another worker while this one stood still
             missing = await self._missing_before(message)
             if missing is None:
                 # Applied already: not acknowledged again (Faust counts what it commits).
@@ -382,7 +404,6 @@ class SlaTimers:
         emit."""
         started = time.perf_counter()
         timers = await self._timers_for(partition, offset)
-        timers.last_offset = offset
         try:
             batch = decode_batch(value)
         except (ValueError, KeyError, TypeError) as exc:
@@ -393,6 +414,12 @@ class SlaTimers:
         watermark = timers.watermarks.value()
         events = batch.events
         tick = timers.scheduler.tick(events, watermark, self.policy, now_ms)
+        tp = TopicPartition(self.settings.topic_normalised, partition)
+        if not self.ownership.quiet() and not await self.ownership.holds(tp):
+            # Stood still during the tick and lost the partition: nothing of the tick is
+            # written (the table keeps the states as they were before it) or emitted; the
+            # new owner applies the message again.
+            return
         store = cast(TableStore, timers.scheduler.store)
         for key, state, deadline_ms in tick.persist:
             store.put(key, state, deadline_ms)
@@ -423,6 +450,7 @@ class SlaTimers:
         if watermark is not None:
             self.metrics.watermark_lag.set(max(0.0, (now_ms - watermark) / 1000))
         await self._emit(timers, partition, tick.effects, now_ms)
+        timers.last_offset, timers.last_applied_ms = offset, time.time_ns() // 1_000_000
         self.metrics.timer_events.inc(len(batch.events))
         self.metrics.timer_batch_seconds.observe(time.perf_counter() - started)
 
@@ -458,7 +486,10 @@ class SlaTimers:
         late_after_ms = int(self.settings.late_after_s * 1000)
         producer = self.app.producer
         topic = self.settings.topic_sla_events
+        tp = TopicPartition(self.settings.topic_normalised, partition)
         for effect in effects:
+            if not self.ownership.quiet() and not await self.ownership.holds(tp):
+                break  # stood still meanwhile and lost the partition: its new owner emits
             event_id = effect.event_id
             if event_id in timers.emitted:
                 self.metrics.sla_duplicates_suppressed.inc()

@@ -1,20 +1,22 @@
-"""A compatibility fix between aiokafka and the embedded broker (Tansu).
+"""Compatibility fixes between aiokafka, Faust and the embedded broker (Tansu), and one
+fact aiokafka keeps to itself (when the group last answered a heartbeat).
 
-aiokafka sends LeaveGroup on close only when ``generation > 0``: Kafka numbers a group's
-first generation 1. Tansu numbers it 0, so a member of a new group that stops cleanly is
-never removed, and the next member to join waits for the departed one's session to expire
-(an 11 s rejoin instead of 3 s, measured; docs/OPERATIONS.md). The fix sends the
+Each wraps a private method of a library pinned in constraints.txt, checks that the
+method still has what it relies on, and does nothing otherwise (with a warning).
+
+The first: aiokafka sends LeaveGroup on close only when ``generation > 0``: Kafka numbers
+a group's first generation 1. Tansu numbers it 0, so a member of a new group that stops
+cleanly is never removed, and the next member to join waits for the departed one's session
+to expire (an 11 s rejoin instead of 3 s, measured; docs/OPERATIONS.md). The fix sends the
 LeaveGroup aiokafka would have sent when the generation is 0. On Kafka a joined member is
 never at generation 0, so there it changes nothing.
-
-It wraps a private aiokafka method, so it checks that the method still has the condition
-it corrects and does nothing otherwise (aiokafka is pinned in constraints.txt).
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
+import time
 from typing import Any
 
 from aiokafka.consumer.group_coordinator import GroupCoordinator
@@ -209,3 +211,42 @@ def faust_acknowledge(consumer: Any, tp: Any, offsets: range) -> None:
             if (committed is None or offset >= committed) and offset not in index:
                 index.add(offset)
                 acked.append(offset)
+
+
+_HEARTBEAT_MARK = "_slawatch_heartbeat_answered"
+#: Per consumer group id: when (``time.monotonic``) the last heartbeat its coordinator
+#: answered without error was sent.
+_heartbeats_answered: dict[str, float] = {}
+
+
+def record_heartbeats() -> bool:
+    """Record, per consumer group, when the last heartbeat the coordinator answered without
+    error was sent (:func:`heartbeat_answered_at`): the coordinator still counted the member
+    in its generation then. aiokafka keeps this to itself; the timers' check after the
+    process stood still needs it (:mod:`slawatch.streams.membership`). A heartbeat answered
+    "rebalance in progress" is not counted (aiokafka answers True for it too, and asks to
+    rejoin). Idempotent; returns True when in place."""
+    original = GroupCoordinator._do_heartbeat
+    if getattr(original, _HEARTBEAT_MARK, False):
+        return True
+    source = inspect.getsource(original)
+    if "Errors.NoError" not in source or "self.request_rejoin()" not in source:
+        log.warning("aiokafka changed _do_heartbeat; heartbeats not recorded")
+        return False
+
+    async def _do_heartbeat(self: Any) -> bool:
+        sent = time.monotonic()
+        answered: bool = await original(self)
+        if answered and not self._rejoin_needed_fut.done():
+            _heartbeats_answered[self.group_id] = sent
+        return answered
+
+    setattr(_do_heartbeat, _HEARTBEAT_MARK, True)
+    GroupCoordinator._do_heartbeat = _do_heartbeat
+    return True
+
+
+def heartbeat_answered_at(group_id: str) -> float | None:
+    """When (``time.monotonic``) the last heartbeat of ``group_id`` answered without error
+    was sent, in this process (None: none, or not recorded)."""
+    return _heartbeats_answered.get(group_id)

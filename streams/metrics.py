@@ -258,6 +258,19 @@ class Metrics:
             "applied in order by the timers (docs/OPERATIONS.md, Known workarounds).",
             registry=registry,
         )
+        self.stood_still = Counter(
+            "slawatch_worker_stood_still",
+            "Times this worker's process stood still for longer than half the session "
+            "timeout (SIGSTOP, a paused VM, a starved host) and its timers waited for the "
+            "group's word before applying more (streams/membership.py).",
+            registry=registry,
+        )
+        self.dropped_after_pause = Counter(
+            "slawatch_timer_messages_dropped_after_pause",
+            "Normalised messages not applied because the group had given their partition to "
+            "another worker while this one stood still.",
+            registry=registry,
+        )
         self.states_expired = Counter(
             "slawatch_states_expired",
             "Finished conversations' states removed after their retention (a tombstone each "

@@ -32,7 +32,17 @@ What it counts (and what makes it fail, exit 1):
 - **retractions** (a breach declared, then proved wrong by a stop read late) are counted
   and listed, not failed: the watermark is meant to make them 0;
 - **other differences** between the topic's cycle log and the replay's, field by field
-  (event-time fields only: ``late`` and ``remaining_s`` say when slawatch noticed).
+  (event-time fields only: ``late`` and ``remaining_s`` say when slawatch noticed). One
+  difference is counted apart and not failed: an open cycle at risk (or breached) on both
+  sides whose due is later in the replay, because its clock was paused after the stream
+  declared it (the stream's record keeps the due of its instant; the replay declares it
+  at ``as of``).
+
+- **a pause not noticed**: the paused worker, once resumed, must say in its log that it
+  stood still and wait for the group's word before applying more (streams/membership.py);
+- **two owners at once**: two worker processes applying one partition at the same time,
+  from their logs ("applying from offset" to the last message applied, which the "let
+  go" line gives);
 
 And it reports the detection delay of every at-risk and breach on the topic (p50, p99,
 max): from the instant to the emission, kills and rebalances included.
@@ -44,6 +54,7 @@ import asyncio
 import contextlib
 import json
 import random
+import re
 import signal
 import statistics
 import subprocess
@@ -53,6 +64,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -243,7 +255,7 @@ async def run_against(plan: ChaosPlan, base: Settings) -> dict[str, Any]:
     start_ms = time.time_ns() // 1_000_000 + 1000
     profile = TrafficProfile(
         rate_eps=plan.rate_eps, time_scale=plan.time_scale, malformed_share=0.01,
-        file_output=True,
+        file_output=True, daily_profile=False,  # the run's size must not depend on the hour
     )  # fmt: skip
     messages = list(
         generate_traffic(profile, seed=plan.seed, start_ms=start_ms, duration_s=plan.duration_s)
@@ -296,12 +308,76 @@ async def run_against(plan: ChaosPlan, base: Settings) -> dict[str, Any]:
     results["chaos"] = dict(log.counts)
     results["actions"] = log.actions
     results["messages"] = len(messages)
+    results["pauses_noticed"] = _pauses_noticed(slots)
+    overlaps = _overlapping_owners(slots)
+    results["overlapping_owners"] = len(overlaps)
+    results["examples"]["overlapping_owners"] = overlaps[:5]
     results["passed"] = (
-        results["passed"] and log.counts["bad_exits"] == 0 and log.counts["kill"] == plan.kills
+        results["passed"]
+        and log.counts["bad_exits"] == 0
+        and log.counts["kill"] == plan.kills
+        # A worker resumed after its session expired held back until the group answered.
+        and results["pauses_noticed"] >= log.counts["resumed"]
+        and not overlaps
     )
     results["machine"] = _machine()
     results["plan"] = {k: str(v) if isinstance(v, Path) else v for k, v in vars(plan).items()}
     return results
+
+
+#: What a worker logs when it notices it stood still (streams/membership.py).
+_STOOD_STILL = b"this worker stood still for "
+#: What the timers log when they start applying a partition and when they let it go
+#: (agents/timers.py), after the log's own time and process id.
+_LOG_LINE = re.compile(
+    r"^\[(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\] \[(?P<pid>\d+)\] \[\w+\] "
+    r"partition (?P<partition>\d+): (?:\d+ timers, .*applying from offset (?P<first>\d+)"
+    r"|let go after applying offsets (?P<from>-?\d+) to (?P<to>-?\d+), the last at (?P<last>\S+))"
+)
+
+
+def _overlapping_owners(slots: list[_Worker]) -> list[dict[str, Any]]:
+    """Two worker processes applying one partition at the same time, from their logs: a
+    partition's span in a process runs from its "applying from offset" line to the last
+    message it applied, which its "let go" line gives. A span with no "let go" (the
+    process was killed) is left out: a killed process applies nothing after its death, and
+    the group gives its partitions away only after it."""
+    spans: dict[int, list[tuple[float, float, str, str]]] = {}
+    for worker in slots:
+        if not worker.log.exists():
+            continue
+        started: dict[tuple[str, int], tuple[float, str]] = {}
+        for line in worker.log.read_text(errors="replace").splitlines():
+            found = _LOG_LINE.match(line)
+            if found is None:
+                continue
+            pid, partition = found["pid"], int(found["partition"])
+            # The log writes local time.
+            at = datetime.strptime(found["at"], "%Y-%m-%d %H:%M:%S,%f").astimezone().timestamp()
+            if found["first"] is not None:
+                started[(pid, partition)] = (at, f"{worker.name} pid {pid} from {found['first']}")
+                continue
+            begun = started.pop((pid, partition), None)
+            if begun is None or found["last"] == "none":
+                continue
+            last = parse_written_ms(found["last"]) / 1000
+            who = f"{begun[1]} to {found['to']}"
+            spans.setdefault(partition, []).append((begun[0], last, pid, who))
+    overlaps = []
+    for partition, owned in spans.items():
+        owned.sort()
+        for i, (_, last, pid, who) in enumerate(owned):
+            for later_start, _end, later_pid, later_who in owned[i + 1 :]:
+                if later_start >= last:
+                    break
+                if later_pid != pid:
+                    overlaps.append({"partition": partition, "first": who, "then": later_who})
+    return overlaps
+
+
+def _pauses_noticed(slots: list[_Worker]) -> int:
+    """How many times the workers noticed, in their logs, that they had stood still."""
+    return sum(w.log.read_bytes().count(_STOOD_STILL) for w in slots if w.log.exists())
 
 
 def _slot(plan: ChaosPlan, base: Settings, i: int) -> _Worker:
@@ -394,7 +470,7 @@ def _resume(worker: _Worker, log: _Log) -> None:
     if worker.paused:
         worker.signal(signal.SIGCONT)
         worker.paused = False
-        log.say(f"{worker.name} resumed (SIGCONT)")
+        log.say(f"{worker.name} resumed (SIGCONT)", "resumed")
 
 
 async def _drain(workers: list[_Worker], log: _Log, timeout_s: float = 300) -> int:
@@ -498,7 +574,7 @@ def compare(
     breached_ever = {
         (r["conversation_key"], r["metric"], r["cycle"]) for r in said if r["kind"] == "breached"
     }
-    lost, false_breaches, other, unknown = [], [], [], []
+    lost, false_breaches, other, unknown, moved = [], [], [], [], []
     for key, expected in by_cycle.items():
         got = stream.get(key)
         if got is None:
@@ -508,7 +584,9 @@ def compare(
         differing = {f: (got[f], expected[f]) for f in COMPARED if got[f] != expected[f]}
         if not differing:
             continue
-        if expected["status"] == got["status"]:
+        if _moved_by_a_pause(got, expected, differing):
+            moved.append({"cycle": key, "differing": differing})
+        elif expected["status"] == got["status"]:
             other.append({"cycle": key, "differing": differing})
         elif expected["status"] != "open" and got["status"] in ("open", "at_risk", "breached"):
             lost.append({"cycle": key, "replay": expected["status"], "stream": got["status"],
@@ -538,6 +616,7 @@ def compare(
         "false_breaches": len(false_breaches),
         "retractions": len(retracted),
         "other_differences": len(other),
+        "dues_moved_after_declaration": len(moved),
         "cycles_only_on_topic": len(unknown),
         "detection_delay_ms": _percentiles(delays),
         "examples": {
@@ -548,10 +627,26 @@ def compare(
                 {k: r[k] for k in ("event_id", "at", "detected_at")} for r in retracted[:5]
             ],
             "other": other[:5],
+            "dues_moved_after_declaration": moved[:5],
             "only_on_topic": unknown[:5],
         },
         "passed": not (duplicates or lost or false_breaches or other or unknown),
     }
+
+
+def _moved_by_a_pause(got: dict[str, Any], expected: dict[str, Any], differing: dict) -> bool:
+    """An open cycle declared at risk (or breached) on both sides whose only difference is
+    a later due in the replay: the clock was paused after the stream declared it (a ticket
+    set to pending), and the stream's record keeps the due as of its declaration, while the
+    replay, which runs no timer before its last tick at ``as of``, declares it then with
+    the due as of then. Both are right for their instant; nothing on the topic is wrong."""
+    return (
+        set(differing) == {"due_at"}
+        and got["status"] == expected["status"] in ("at_risk", "breached")
+        and got["due_at"] is not None
+        and expected["due_at"] is not None
+        and got["due_at"] < expected["due_at"]
+    )
 
 
 def _percentiles(values: list[int]) -> dict[str, float | int | None]:
@@ -571,7 +666,9 @@ def _print_summary(results: dict[str, Any]) -> None:
     print(
         f"chaos: {chaos.get('kill', 0)} kills, {chaos.get('paused', 0)} pause, "
         f"{chaos.get('added', 0)} added, {chaos.get('retired', 0)} retired, "
-        f"{chaos.get('exited', 0)} exited on their own; "
+        f"{chaos.get('exited', 0)} exited on their own, "
+        f"{results['pauses_noticed']} pause(s) noticed by the workers, "
+        f"{results['overlapping_owners']} partition(s) applied by two workers at once; "
         f"{results['messages']:,} messages, {results['sla_events']:,} SLA events, "
         f"{results['cycles_replayed']:,} cycles replayed",
         flush=True,
@@ -580,6 +677,8 @@ def _print_summary(results: dict[str, Any]) -> None:
         f"duplicate event ids {results['duplicate_event_ids']}, lost timers "
         f"{results['lost_timers']}, false breaches {results['false_breaches']}, retractions "
         f"{results['retractions']}, other differences {results['other_differences']}, "
+        f"dues moved by a pause after the declaration "
+        f"{results['dues_moved_after_declaration']}, "
         f"cycles only on the topic {results['cycles_only_on_topic']}",
         flush=True,
     )

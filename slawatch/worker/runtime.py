@@ -29,6 +29,7 @@ from slawatch.streams.compat import (
     faust_fetch_max_wait,
     faust_seek_before_resume,
     leave_group_at_generation_zero,
+    record_heartbeats,
 )
 from slawatch.streams.metrics import LiveCollector, Metrics
 from slawatch.streams.policy_topic import PolicyFollower, initial_policy
@@ -80,6 +81,7 @@ class WorkerRuntime:
         faust_fetch_max_wait(settings.fetch_max_wait_ms)
         end_offsets_from_fetch()
         faust_seek_before_resume()
+        record_heartbeats()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.web_token = web_token(settings)
         self.app = create_app(

@@ -1,5 +1,6 @@
 """The fixes between aiokafka and the embedded broker (Tansu): the generation-0 LeaveGroup
-(a clean stop frees the group at once) and end offsets read from a fetch."""
+(a clean stop frees the group at once) and end offsets read from a fetch; and the record
+of the heartbeats the group answered (streams/membership.py relies on it)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.consumer.fetcher import Fetcher
 
-from slawatch.streams.compat import end_offsets_from_fetch, leave_group_at_generation_zero
+from slawatch.streams.compat import (
+    end_offsets_from_fetch,
+    heartbeat_answered_at,
+    leave_group_at_generation_zero,
+    record_heartbeats,
+)
 from slawatch.streams.topics import ensure_topics
 from tests.integration.conftest import run
 
@@ -81,3 +87,29 @@ def test_end_offsets_count_every_record_of_the_last_batch(settings_factory) -> N
     assert fixed == 1000
     # What the fix corrects (when a Tansu release answers right, the fix is moot).
     assert raw < 1000
+
+
+def test_only_heartbeats_the_group_answered_without_error_are_recorded(settings_factory) -> None:
+    """After the worker stood still, a heartbeat answered without error says it still
+    belongs to its generation; one refused (here: sent with a generation the group is not
+    at, as a member evicted while it stood still sends) must not count."""
+    assert record_heartbeats()
+    settings = settings_factory()
+    group = f"{settings.app_id}-heartbeats"
+
+    async def scenario() -> None:
+        await ensure_topics(settings)
+        consumer, _ = await join_seconds(settings, group)
+        try:
+            coordinator = consumer._coordinator
+            before = time.monotonic()
+            assert await coordinator._do_heartbeat()
+            answered = heartbeat_answered_at(group)
+            assert answered is not None and answered >= before
+            coordinator.generation += 7  # not the group's generation
+            assert not await coordinator._do_heartbeat()
+            assert heartbeat_answered_at(group) == answered
+        finally:
+            await consumer.stop()
+
+    run(scenario())

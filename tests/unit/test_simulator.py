@@ -75,6 +75,18 @@ def test_daily_profile_shapes_the_arrivals() -> None:
     assert per_hour[busiest] > 3 * per_hour[quietest]
 
 
+def test_without_the_daily_profile_every_hour_has_the_requested_rate() -> None:
+    """What ``slawatch chaos`` uses: a run's size must not depend on the hour it starts."""
+    profile = TrafficProfile(rate_eps=5, time_scale=1000, daily_profile=False)
+    per_hour = Counter(
+        (m.at_ms - MIDNIGHT) // 3_600_000
+        for m in generate_traffic(profile, seed=5, start_ms=MIDNIGHT, duration_s=86_400)
+    )
+    quietest, busiest = min(per_hour.values()), max(per_hour.values())
+    assert busiest < 1.2 * quietest
+    assert sum(per_hour.values()) / 86_400 == pytest.approx(5, rel=0.05)
+
+
 def test_every_event_type_appears_and_valid_ones_validate() -> None:
     validator = EventValidator(
         max_event_bytes=65536, max_future_skew_ms=300_000, clock=ManualClock(MIDNIGHT)

@@ -87,6 +87,9 @@ class TrafficProfile:
     tenant: str | None = None
     #: Leave out malformations that only make sense on a topic (file output).
     file_output: bool = False
+    #: Follow the daily profile (by the UTC hour of each arrival); False: ``rate_eps`` at
+    #: every hour (a run whose size must not depend on the time of day it starts).
+    daily_profile: bool = True
 
     def __post_init__(self) -> None:
         if self.rate_eps <= 0:
@@ -328,7 +331,9 @@ def generate_traffic(
     d = _Draw(seed)
     end_ms = start_ms + int(duration_s * 1000)
     conversation_rate = profile.rate_eps / MEAN_EVENTS_PER_CONVERSATION
-    peak_rate = conversation_rate * max(DAILY_PROFILE) / _PROFILE_MEAN
+    peak_rate = conversation_rate * (
+        max(DAILY_PROFILE) / _PROFILE_MEAN if profile.daily_profile else 1
+    )
     pending: list[tuple[int, int, SimulatedMessage]] = []
     sequence = 0
     counter = {kind: 0 for kind in ConversationKind}
@@ -343,7 +348,7 @@ def generate_traffic(
         if arrival >= end_ms:
             return
         hour = (arrival // 3_600_000) % 24
-        if d.rng.random() > DAILY_PROFILE[hour] / max(DAILY_PROFILE):
+        if profile.daily_profile and d.rng.random() > DAILY_PROFILE[hour] / max(DAILY_PROFILE):
             continue  # thinning: the profile's rate at this hour is below the peak
         kind = d.pick(KIND_MIX)
         counter[kind] += 1
