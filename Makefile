@@ -17,10 +17,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
-	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[embedded,dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[embedded,dev,rocksdb]'
 	@touch $@
 
-venv: $(VENV)/.installed ## create .venv and install slawatch with its embedded and dev extras
+venv: $(VENV)/.installed ## create .venv and install slawatch with its embedded, dev and rocksdb extras
 
 install: venv ## same as venv
 

@@ -50,5 +50,6 @@ def create_app(settings: Settings, middlewares: Sequence[Any] = ()) -> faust.App
         broker_session_timeout=settings.broker_session_timeout_s,
         broker_heartbeat_interval=settings.broker_heartbeat_interval_s,
         broker_rebalance_timeout=settings.broker_rebalance_timeout_s,
+        table_standby_replicas=settings.table_standby_replicas,
         producer_acks=-1,
     )

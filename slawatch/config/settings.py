@@ -73,6 +73,13 @@ class Settings:
         "memory://",
     )
     data_dir: Path = _doc("Directory for table data (RocksDB) and worker files.", Path(".run/data"))
+    table_standby_replicas: int = _doc(
+        "Other workers that keep a standby copy of each partition's SLA states, read from "
+        "its changelog as it is written: a partition that fails over to one is recovered "
+        "from that copy, not replayed from the changelog (docs/OPERATIONS.md, Several "
+        "workers). Costs each worker the memory or disk of the copies it keeps.",
+        1,
+    )
     partitions: int = _doc(
         "Partitions of every topic slawatch creates; the input topics must match.", 4
     )
@@ -477,6 +484,8 @@ def _check(settings: Settings) -> list[tuple[str, str]]:
             problems.append((name, "must be greater than 0"))
     if settings.state_retention_s < 0:
         problems.append(("state_retention_s", "must be 0 (keep for ever) or more"))
+    if settings.table_standby_replicas < 0:
+        problems.append(("table_standby_replicas", "must be 0 (none) or more"))
     return problems
 
 

@@ -175,12 +175,17 @@ def test_no_false_breach_while_the_reply_waits_in_a_backlog(
     assert met["detection_delay_ms"] > 1000
 
 
-def test_kill_9_loses_no_timer_and_repeats_nothing(settings_factory, tmp_path):
+@pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
+def test_kill_9_loses_no_timer_and_repeats_nothing(settings_factory, tmp_path, store):
+    """memory://: the second worker recovers the states from the changelog; rocksdb://
+    (production): from the first one's files on the same disk, and the changelog's tail."""
     targets = tmp_path / "targets.yaml"
     targets.write_text(
         "default_level: normal\nlevels: {normal: {targets: {first_reply: 30s, resolution: 1d}}}\n"
     )
-    settings = settings_factory(policy_file=str(targets), late_after_s=1.0, watermark_grace_ms=200)
+    settings = settings_factory(
+        policy_file=str(targets), late_after_s=1.0, watermark_grace_ms=200, store=store
+    )
     run(ensure_topics(settings))
     first = WorkerProcess(settings, tmp_path / "worker-1.log")
     first.wait_ready()
@@ -227,3 +232,23 @@ def test_kill_9_loses_no_timer_and_repeats_nothing(settings_factory, tmp_path):
                for r in fell_due_while_down)  # fmt: skip
     # every resolution timer (due in a day) is still open after the restart
     assert not any(r["metric"] == "resolution" for r in records)
+    if store == "rocksdb://":
+        # Faust's recovery logs each changelog partition's end and where it read from: the
+        # states came from the first worker's files, not from the changelog.
+        highwater, starts = recovery_tables(second.log_path.read_text())
+        assert highwater and starts == highwater, (highwater, starts)
+
+
+def recovery_tables(log: str) -> tuple[dict[int, int], dict[int, int]]:
+    """The first "Highwater - Active" and "Reading Starts At - Active" tables of Faust's
+    recovery in a worker's log: changelog partition -> offset."""
+    tables = []
+    for title in ("Highwater - Active", "Reading Starts At - Active"):
+        rows: dict[int, int] = {}
+        for line in log[log.index(title) :].splitlines()[3:]:
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) != 3 or not cells[1].isdigit():
+                break
+            rows[int(cells[1])] = int(cells[2])
+        tables.append(rows)
+    return tables[0], tables[1]
