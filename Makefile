@@ -6,7 +6,7 @@ DURATION ?= 0
 RATE ?= 200
 
 .DEFAULT_GOAL := help
-.PHONY: help venv install lint test test-unit test-integration demo bench bench-policy bench-alerts bench-reports bench-state chaos schemas system-packages clean
+.PHONY: help venv install lint test test-unit test-integration demo bench bench-policy bench-alerts bench-reports bench-state bench-recovery chaos schemas system-packages clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ chaos: venv ## 3 workers, 12 partitions, 20 kill -9, a pause, one added, one rem
 
 bench-state: venv ## the SLA state over a simulated month, with and without retention (no broker)
 	$(BIN)/slawatch bench-state
+
+bench-recovery: venv ## restart and failover of a worker holding 1,000,000 open timers, memory and RocksDB
+	$(BIN)/slawatch bench-recovery
 
 bench-reports: venv system-packages ## SLA log sink into PostgreSQL, reports over 1,000,000 cycles
 	$(BIN)/slawatch bench-reports

@@ -51,7 +51,7 @@ from slawatch.core.timestamps import format_timestamp_ms
 from slawatch.core.watermark import InputWatermarks
 from slawatch.schemas.normalised import decode_batch
 from slawatch.schemas.sla_events import encode, to_record
-from slawatch.storage.table_store import TableStore, keys_by_partition
+from slawatch.storage.table_store import TableStore, keys_by_partition, partition_records
 from slawatch.streams.committed import committed_offset
 from slawatch.streams.compat import faust_acknowledge, heartbeat_answered_at
 from slawatch.streams.deliveries import Deliveries
@@ -244,9 +244,11 @@ class SlaTimers:
         output topic, and, in the background, the KPIs from the calls before ``offset``."""
         timers = self.partitions.get(partition)
         if timers is None:
-            if self._keys is None:  # the first partition built since the assignment
-                self._keys = keys_by_partition(self.table.data, self.settings.partitions)
-            keys = self._keys.pop(partition, [])
+            keys: list[bytes] | None = None  # RocksDB: each partition has its database
+            if partition_records(self.table.data, partition) is None:
+                if self._keys is None:  # the first partition built since the assignment
+                    self._keys = keys_by_partition(self.table.data, self.settings.partitions)
+                keys = self._keys.pop(partition, [])
             store = TableStore(self.table, partition, self.settings.partitions, keys)
             census = CycleCensus(self.metrics.sla_labels)
             kpis = KpiAccumulator()

@@ -283,6 +283,14 @@ class Metrics:
             "conversation this worker does not hold (it may have been removed).",
             registry=registry,
         )
+        self.changelog_behind = Gauge(
+            "slawatch_state_changelog_behind",
+            "State changelog records this worker has still to read: for the partitions it "
+            "owns while they recover (copy=active), for the standby copies it keeps "
+            "(copy=standby; SLAWATCH_TABLE_STANDBY_REPLICAS).",
+            ["copy"],
+            registry=registry,
+        )
         self.conversations = Gauge(
             "slawatch_conversations",
             "Conversation states held in this worker's table partitions.",

@@ -50,6 +50,7 @@ COMMANDS = (
     dev.add_bench_policy,
     dev.add_bench_reports,
     dev.add_bench_state,
+    dev.add_bench_recovery,
     dev.add_chaos,
     bench_alerts.add_bench_alerts,
     dev.add_embedded,

@@ -75,9 +75,10 @@ class Settings:
     data_dir: Path = _doc("Directory for table data (RocksDB) and worker files.", Path(".run/data"))
     table_standby_replicas: int = _doc(
         "Other workers that keep a standby copy of each partition's SLA states, read from "
-        "its changelog as it is written: a partition that fails over to one is recovered "
-        "from that copy, not replayed from the changelog (docs/OPERATIONS.md, Several "
-        "workers). Costs each worker the memory or disk of the copies it keeps.",
+        "its changelog as it is written: with `rocksdb://`, a partition that fails over to "
+        "one is recovered from that copy, not replayed from the changelog (with "
+        "`memory://` it is replayed anyway: docs/OPERATIONS.md, Several workers). Costs "
+        "each worker the disk of the copies it keeps.",
         1,
     )
     partitions: int = _doc(

@@ -379,8 +379,8 @@ def _cpu_snapshot(pids: dict[str, int]) -> dict[str, float]:
 
 
 class _Worker:
-    def __init__(self, settings: Settings, log: Path) -> None:
-        env = settings.with_overrides(log_level="warning").to_environment()
+    def __init__(self, settings: Settings, log: Path, log_level: str = "warning") -> None:
+        env = settings.with_overrides(log_level=log_level).to_environment()
         self.port = settings.web_port
         self._log = log.open("ab")
         # Its own session: Ctrl-C reaches the bench, which stops the worker itself.

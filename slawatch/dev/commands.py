@@ -106,6 +106,18 @@ def _run_chaos(args: argparse.Namespace) -> int:
     )  # fmt: skip
 
 
+def _run_bench_recovery(args: argparse.Namespace) -> int:
+    from slawatch.dev.bench_recovery import run_recovery_bench
+
+    return run_recovery_bench(
+        timers=args.timers,
+        stores=args.store or ["memory://", "rocksdb://"],
+        partitions=args.partitions,
+        out=args.out,
+        keep_run_dir=args.keep_run_dir,
+    )
+
+
 def _run_bench_state(args: argparse.Namespace) -> int:
     from slawatch.dev.bench_state import run_state_bench
 
@@ -279,6 +291,24 @@ def add_bench_policy(commands: argparse._SubParsersAction[argparse.ArgumentParse
     bench_policy.add_argument("--repeats", type=int, default=3, help="runs per figure (median)")
     bench_policy.add_argument("--out", type=Path, default=Path("bench-results/policy.json"))
     bench_policy.set_defaults(run=_run_bench_policy)
+
+
+def add_bench_recovery(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bench = commands.add_parser(
+        "bench-recovery",
+        help="measure a worker's restart and a failover to a standby with N open timers",
+    )
+    bench.add_argument("--timers", type=int, default=1_000_000, help="open timers to recover")
+    bench.add_argument(
+        "--store",
+        action="append",
+        choices=["memory://", "rocksdb://"],
+        help="table store to measure (repeat for both; default: memory:// and rocksdb://)",
+    )
+    bench.add_argument("--partitions", type=int, default=4, help="partitions of every topic")
+    bench.add_argument("--out", type=Path, default=Path("bench-results/recovery.json"))
+    bench.add_argument("--keep-run-dir", action="store_true", help="keep the workers' logs")
+    bench.set_defaults(run=_run_bench_recovery)
 
 
 def add_bench_state(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -14,7 +14,7 @@ RocksDB store picks its database by the current event's partition.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
-from typing import Protocol
+from typing import Protocol, cast
 
 from slawatch.core.partitioning import partition_for
 from slawatch.core.state import ConversationState
@@ -26,6 +26,17 @@ class Table(Protocol):
 
     @property
     def data(self) -> MutableMapping[bytes, bytes]: ...
+
+
+def partition_records(data: object, partition: int) -> Iterator[tuple[bytes, bytes]] | None:
+    """The records of ``partition`` read from its own database, for a store that keeps one
+    per partition (Faust's RocksDB store; its offset record left out); None for a store
+    that holds every partition in one mapping (the memory store)."""
+    database_of = getattr(data, "_db_for_partition", None)
+    visible_items = getattr(data, "_visible_items", None)
+    if database_of is None or visible_items is None:
+        return None
+    return cast(Iterator[tuple[bytes, bytes]], visible_items(database_of(partition)))
 
 
 def keys_by_partition(data: Iterable[bytes], partitions: int) -> dict[int, list[bytes]]:
@@ -106,14 +117,18 @@ class TableStore:
                 yield raw_key.decode(), deadline
 
     def _records(self) -> Iterator[tuple[bytes, bytes]]:
-        """This partition's records: by its keys when known, else one pass over the local
-        store."""
+        """This partition's records: by its keys when known, else its own database for a
+        store that keeps one per partition (RocksDB), else one pass over the local store."""
         data: Mapping[bytes, bytes] = self.table.data
         if self.keys is not None:
             for raw_key in self.keys:
                 value = data.get(raw_key)
                 if value is not None:
                     yield raw_key, value
+            return
+        own = partition_records(data, self.partition)
+        if own is not None:
+            yield from own
             return
         partition, partitions = self.partition, self.partitions
         for raw_key, value in data.items():

@@ -120,6 +120,13 @@ class WorkerRuntime:
     def ready(self) -> bool:
         return self.assignment.settled and self.tables_ready() and self.policy_follower.caught_up
 
+    def _measure_recovery(self) -> None:
+        """How many state changelog records the active and standby copies have to read."""
+        recovery = cast(TableManager, self.app.tables).recovery
+        behind = self.metrics.changelog_behind
+        behind.labels("active").set(max(0, recovery.active_remaining_total()))
+        behind.labels("standby").set(max(0, recovery.standby_remaining_total()))
+
     def _switch_policy(self, policy: SlaPolicy) -> None:
         # The timers read their policy once per batch: the next batch runs on this one.
         self.timers.policy = policy
@@ -196,6 +203,7 @@ class WorkerRuntime:
         async def metrics(web: Any, request: Any) -> Any:
             self.metrics.ready.set(1 if self.ready() else 0)
             self.timers.measure_lag()
+            self._measure_recovery()
             # aiohttp refuses parameters in content_type=, so the full Prometheus type
             # (with version and charset) goes in as a header.
             return web.bytes(

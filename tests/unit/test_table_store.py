@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from slawatch.core.machine import next_deadline
 from slawatch.core.partitioning import partition_for
 from slawatch.storage.state_codec import deadline_of, encode_state
-from slawatch.storage.table_store import TableStore, keys_by_partition
+from slawatch.storage.table_store import TableStore, keys_by_partition, partition_records
 from tests.unit.sla_harness import Timeline, ev
 
 PARTITIONS = 4
@@ -57,3 +57,22 @@ def test_a_key_gone_from_the_table_is_skipped() -> None:
     store = TableStore(SimpleNamespace(data=data), 0, PARTITIONS, index[0])
     assert gone.decode() not in dict(store.deadlines())
     assert len(list(store.states())) == len(index[0]) - 1
+
+
+def test_a_rocksdb_partition_is_read_from_its_own_database(tmp_path) -> None:
+    """Faust's RocksDB store keeps one database per partition: a partition's records are
+    read from it alone, without Faust's offset record; the memory store (one mapping for
+    every partition) has no such thing."""
+    import faust
+
+    app = faust.App("table-store-test", store="rocksdb://", datadir=str(tmp_path),
+                    autodiscover=False)  # fmt: skip
+    data = app.Table("sla-state", partitions=4, key_type=bytes, value_type=bytes).data
+    state = next(iter(_table().values()))
+    for p in range(4):
+        data._db_for_partition(p).put(f"key-{p}".encode(), state)
+    data._db_for_partition(1).put(data.offset_key, b"41")
+    assert list(partition_records(data, 1)) == [(b"key-1", state)]
+    store = TableStore(SimpleNamespace(data=data), 2, 4)
+    assert [raw for raw, _ in store._records()] == [b"key-2"]
+    assert partition_records({}, 1) is None
