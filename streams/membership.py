@@ -110,13 +110,12 @@ class Ownership:
     was last sent a heartbeat it answered without error (None: not known;
     :func:`slawatch.streams.compat.record_heartbeats`); ``assignment()`` the partitions
     the group assigns this worker now; ``on_pause`` is called for each pause settled,
-    ``on_drop`` for each message refused after one. When heartbeats are not recorded (``fallback_s``
-    not None), that long after the pause the session has either been renewed or has
-    expired and been noticed, and the assignment is the group's word again.
+    ``on_drop`` for each message refused after one. When heartbeats are not recorded
+    (``fallback_s`` not None), that long after the pause the session has either been
+    renewed or has expired and been noticed, and the assignment is the group's word again.
 
-    After a pause, until the next rebalance, only the partitions assigned when the group
-    answered are applied: the messages of the others still in Faust's buffers are dropped
-    too.
+    After a pause, until the next rebalance, only the partitions assigned when it was
+    settled are applied: the messages of the others still in Faust's buffers are dropped.
     """
 
     def __init__(
@@ -166,14 +165,13 @@ class Ownership:
         return True
 
     async def _settle(self, noticed: float) -> None:
-        by_rebalance = False
         while True:
             answered = self._answered_at(self.group)
             if answered is not None and answered > noticed:
                 how = "the group answered a heartbeat sent after it"
                 break
             if self._rebalanced_at > noticed:
-                how, by_rebalance = "a rebalance since", True
+                how = "a rebalance since"
                 break
             if self.fallback_s is not None and self._clock() - noticed > self.fallback_s:
                 how = f"no heartbeat news in {self.fallback_s:.1f}s"
@@ -186,6 +184,6 @@ class Ownership:
             "after standing still for %.1fs: %s; applying the partitions assigned now: %s",
             self.watch.stood_still_s, how, sorted(str(tp) for tp in held),
         )  # fmt: skip
-        # After a rebalance Faust drops the messages it had buffered (its flow control
-        # clears its queues): what it delivers next is of the new assignment.
-        self._held = None if by_rebalance else held
+        # Until the next rebalance, only these: a message of another partition still in
+        # Faust's buffers is of an assignment this worker lost.
+        self._held = held

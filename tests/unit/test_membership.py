@@ -109,12 +109,14 @@ def test_a_rebalance_after_the_pause_settles_it() -> None:
             await asyncio.sleep(0)
         assert not waiting.done()
         clock.now = 111.0
-        ownership.rebalanced()  # revoked and assigned again: Faust dropped its buffers
-        assert await waiting
+        ownership.rebalanced()  # revoked
+        assert await waiting  # assigned now: tp0
+        assert not await ownership.holds("tp1"), "not assigned when it settled"
+        ownership.rebalanced()  # the next rebalance: the group's word again
         assert ownership.quiet()
 
     asyncio.run(scenario())
-    assert counted == ["pause"]
+    assert counted == ["pause", "drop"]
 
 
 def test_without_heartbeat_news_it_waits_the_fallback_only_when_one_is_set() -> None:
