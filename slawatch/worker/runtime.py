@@ -118,7 +118,12 @@ class WorkerRuntime:
         return bool(not self.app.rebalancing and tables.recovery.completed.is_set())
 
     def ready(self) -> bool:
-        return self.assignment.settled and self.tables_ready() and self.policy_follower.caught_up
+        return (
+            self.assignment.settled
+            and self.tables_ready()
+            and self.timers.timers_built()
+            and self.policy_follower.caught_up
+        )
 
     def _measure_recovery(self) -> None:
         """How many state changelog records the active and standby copies have to read."""
@@ -191,6 +196,7 @@ class WorkerRuntime:
                 "ready": ready,
                 "ingest_group_settled": self.assignment.settled,
                 "tables_recovered": self.tables_ready(),
+                "timers_built": self.timers.timers_built(),
                 "policy_topic_read": self.policy_follower.caught_up,
                 "policy_version": self.policy_follower.current.version,
                 "redis": "ok" if await self.worker_registry.reachable() else "unreachable",

@@ -75,6 +75,7 @@ def test_worker_serves_health_readiness_metrics_and_status(worker) -> None:
         "ready": True,
         "ingest_group_settled": True,
         "tables_recovered": True,
+        "timers_built": True,
         "policy_topic_read": True,
         "policy_version": "builtin-1",
         "redis": "ok",
