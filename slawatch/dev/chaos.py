@@ -27,8 +27,10 @@ What it counts (and what makes it fail, exit 1):
 - **duplicate event ids** on the topic: an SLA event emitted twice;
 - **lost timers**: a cycle the replay says was stopped, declared at risk or breached (by
   ``as of``), that the topic does not say so of;
-- **false breaches**: a ``breached`` on the topic for a cycle the replay never saw breached
-  (a breach the replay has as ``missed`` counts as true: both say the due passed);
+- **false breaches**: a ``breached`` on the topic for a cycle whose due the replay does not
+  have pass while it was open (a breach the replay has as ``missed``, or as stopped after
+  its due in another way, such as a ticket closed unanswered after its first-reply due,
+  counts as true);
 - **retractions** (a breach declared, then proved wrong by a stop read late) are counted
   and listed, not failed: the watermark is meant to make them 0;
 - **other differences** between the topic's cycle log and the replay's, field by field
@@ -302,7 +304,11 @@ async def run_against(plan: ChaosPlan, base: Settings) -> dict[str, Any]:
     policy = load_policy(DEMO_POLICY).scaled(plan.time_scale)
     lines = [m.value for m in messages if m.malformed is not Malformation.WRONG_TOPIC]
     rows, _ = replay(lines, policy, as_of_ms=as_of_ms, jobs=2)
-    results = compare(records, [as_text(r) for r in rows], as_of_ms)
+    replayed = [as_text(r) for r in rows]
+    # Both sides kept in the run dir, to compare again offline (chaos.compare).
+    for name, kept in (("sla-events.jsonl", records), ("replay.jsonl", replayed)):
+        (plan.run_dir / name).write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in kept))
+    results = compare(records, replayed, as_of_ms)
     if not results["passed"]:
         results["diagnosis"] = await _diagnose(base, results, messages)
     results["chaos"] = dict(log.counts)
@@ -594,11 +600,9 @@ def compare(
         else:
             other.append({"cycle": key, "differing": differing})
     for key in breached_ever:
-        # A breach is true when the replay has the due passed without a reply by then:
-        # breached (still open) or missed (stopped after due).
-        replayed_status = by_cycle[key]["status"] if key in by_cycle else None
-        if replayed_status not in ("breached", "missed"):
-            false_breaches.append({"cycle": key, "replay": replayed_status})
+        row = by_cycle.get(key)
+        if row is None or not _due_passed_while_open(row):
+            false_breaches.append({"cycle": key, "replay": row["status"] if row else None})
     unknown = [key for key in stream if key not in by_cycle]
     retracted = [r for r in records if r["kind"] == "retracted"]
     delays = sorted(
@@ -632,6 +636,18 @@ def compare(
         },
         "passed": not (duplicates or lost or false_breaches or other or unknown),
     }
+
+
+def _due_passed_while_open(replayed: dict[str, Any]) -> bool:
+    """Whether the replay has the cycle's due pass while it was open: a breach of it is
+    true. Breached (still open), missed (stopped after due), or stopped after its due in
+    another way: a ticket closed unanswered after its first-reply due is ``cancelled`` in
+    the replay, which fires no timer before its last tick, while the stream declared the
+    breach when the due passed and the cancellation at the close."""
+    if replayed["status"] in ("breached", "missed"):
+        return True
+    due, stopped = replayed["due_at"], replayed["stopped_at"]
+    return due is not None and stopped is not None and stopped > due
 
 
 def _moved_by_a_pause(got: dict[str, Any], expected: dict[str, Any], differing: dict) -> bool:
