@@ -51,6 +51,7 @@ COMMANDS = (
     dev.add_bench_reports,
     dev.add_bench_state,
     dev.add_bench_recovery,
+    dev.add_bench_scale,
     dev.add_chaos,
     bench_alerts.add_bench_alerts,
     dev.add_embedded,

@@ -118,6 +118,28 @@ def _run_bench_recovery(args: argparse.Namespace) -> int:
     )
 
 
+def _run_bench_scale(args: argparse.Namespace) -> int:
+    from slawatch.dev.bench_scale import run_scale_bench
+
+    try:
+        workers = [int(part) for part in args.workers.split(",")]
+    except ValueError:
+        raise SlawatchError(f"--workers {args.workers!r}: expected numbers like 1,2,3") from None
+    try:
+        return run_scale_bench(
+            events=args.events,
+            workers=workers,
+            partitions=args.partitions,
+            repeats=args.repeats,
+            standby_replicas=args.standby_replicas,
+            seed=args.seed,
+            out=args.out,
+            keep_run_dir=args.keep_run_dir,
+        )
+    except ValueError as error:
+        raise SlawatchError(str(error)) from None
+
+
 def _run_bench_state(args: argparse.Namespace) -> int:
     from slawatch.dev.bench_state import run_state_bench
 
@@ -309,6 +331,32 @@ def add_bench_recovery(commands: argparse._SubParsersAction[argparse.ArgumentPar
     bench.add_argument("--out", type=Path, default=Path("bench-results/recovery.json"))
     bench.add_argument("--keep-run-dir", action="store_true", help="keep the workers' logs")
     bench.set_defaults(run=_run_bench_recovery)
+
+
+def add_bench_scale(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bench = commands.add_parser(
+        "bench-scale",
+        help="measure events per second with 1, 2, 3 … workers on the same backlog",
+    )
+    bench.add_argument(
+        "--events", type=int, default=200_000,
+        help="input events of the backlog (the same as slawatch bench's with the same seed)",
+    )  # fmt: skip
+    bench.add_argument(
+        "--workers", default="1,2,3", help="worker counts to measure, comma-separated"
+    )
+    bench.add_argument("--partitions", type=int, default=6, help="partitions of every topic")
+    bench.add_argument("--repeats", type=int, default=3, help="runs of each count (median)")
+    bench.add_argument(
+        "--standby-replicas", type=int, default=1,
+        help="SLAWATCH_TABLE_STANDBY_REPLICAS of the workers (the default's; 0: none)",
+    )  # fmt: skip
+    bench.add_argument(
+        "--seed", type=int, default=7, help="simulator seed (same seed and --events, same events)"
+    )
+    bench.add_argument("--out", type=Path, default=Path("bench-results/scale.json"))
+    bench.add_argument("--keep-run-dir", action="store_true", help="keep the workers' logs")
+    bench.set_defaults(run=_run_bench_scale)
 
 
 def add_bench_state(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

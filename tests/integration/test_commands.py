@@ -291,6 +291,34 @@ def test_bench_hop_measures_both_designs_on_exactly_the_events_asked(tmp_path) -
     assert not list(tmp_path.glob("slawatch-bench-*"))
 
 
+def test_bench_scale_drains_the_backlog_with_each_worker_count(tmp_path) -> None:
+    """A tiny ``bench-scale`` run, 1 and then 2 workers on 2 partitions: each run read
+    every event of the backlog and applied every valid one, summed over its workers; both
+    workers of the second run used CPU; the rates are the events applied after the
+    group settled over the seconds measured; nothing is left behind."""
+    import json
+
+    env = {**environment(tmp_path), "TMPDIR": str(tmp_path)}
+    out = tmp_path / "scale.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "slawatch", "bench-scale", "--events", "2000", "--workers",
+         "1,2", "--partitions", "2", "--repeats", "1", "--out", str(out)],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    one, two = sorted(report["runs"], key=lambda run: run["workers"])
+    for run in (one, two):
+        done = run["done"]
+        assert done["read"] >= 2000 and done["applied"] >= done["valid"] > 0, run
+        assert run["applied_before_ready"] + run["applied_in_interval"] == done["applied"]
+        assert run["events_per_s"] == run["applied_in_interval"] / run["seconds"]
+    assert len(two["per_worker_cpu_s"]) == 2 and min(two["per_worker_cpu_s"].values()) > 0
+    assert report["by_workers"]["1"]["ratio_to_first"] == 1.0
+    assert "events/s" in result.stdout
+    assert not list(tmp_path.glob("slawatch-bench-scale-*"))
+
+
 def test_bench_throughput_loads_and_applies_exactly_the_events_asked(tmp_path) -> None:
     """A tiny ``--only throughput`` run on the embedded broker: the JSON says 300 events
     were generated, loaded, read by (a), and read, validated and applied by the worker in
