@@ -62,8 +62,8 @@ bench-recovery: venv ## restart and failover of a worker holding 1,000,000 open 
 	$(BIN)/slawatch bench-recovery
 
 bench-scale: venv ## events per second with 1, 2 and 3 workers on one backlog (standby replicas 1, then 0)
-	$(BIN)/slawatch bench-scale --events 400000 --out bench-results/scale.json
-	$(BIN)/slawatch bench-scale --events 400000 --standby-replicas 0 --out bench-results/scale-no-standby.json
+	$(BIN)/slawatch bench-scale --out bench-results/scale.json
+	$(BIN)/slawatch bench-scale --standby-replicas 0 --out bench-results/scale-no-standby.json
 
 bench-reports: venv system-packages ## SLA log sink into PostgreSQL, reports over 1,000,000 cycles
 	$(BIN)/slawatch bench-reports
