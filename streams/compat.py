@@ -193,6 +193,61 @@ def faust_seek_before_resume() -> bool:
     return True
 
 
+_RESTART_MARK = "_slawatch_recovery_restarts_on_rebalance"
+
+
+def faust_recovery_restarts_on_rebalance() -> bool:
+    """Make a Faust table recovery that a new rebalance overtook start again instead of
+    going on with the new assignment's partitions.
+
+    Faust's recovery loop (``Recovery._restart_recovery``) waits for the active changelogs
+    to be read inside ``try: ... except Exception``, which also swallows the
+    ``RebalanceAgain`` its ``_wait`` raises when a rebalance arrives meanwhile
+    (faust-streaming #44, #54, PR #57 added that ``except``). The overtaken iteration then
+    goes on with the partition sets the new rebalance has just refilled: it seeks the new
+    standby partitions to offsets it never built (``None`` with the memory store) and
+    aiokafka's ``seek`` raises "Offset must be a positive integer", which crashes the
+    Recovery service and stops the worker (seen under ``slawatch chaos``: a worker given
+    partitions 1 s after an assignment exited with code 1). Without standbys it goes on to
+    complete the recovery of partitions not yet read.
+
+    The fix: ``Recovery._seek_offsets`` and ``Recovery.on_recovery_completed`` raise
+    ``RebalanceAgain`` first thing while a newer rebalance is waiting
+    (``signal_recovery_start`` set: the loop clears it when it starts an iteration), which
+    the loop answers by starting over with the new assignment, as ``_wait`` would have
+    had. Idempotent; returns True when in place.
+    """
+    from faust.tables import recovery
+
+    task = recovery.Recovery._restart_recovery  # a mode ServiceTask around the function
+    loop = inspect.getsource(getattr(task, "fun", task))
+    if (
+        "self.signal_recovery_end.wait()" not in loop
+        or "except RebalanceAgain" not in loop
+        or not hasattr(recovery, "RebalanceAgain")
+    ):
+        log.warning("faust changed _restart_recovery; restart-on-rebalance fix not applied")
+        return False
+    for name in ("_seek_offsets", "on_recovery_completed"):
+        original = getattr(recovery.Recovery, name)
+        if getattr(original, _RESTART_MARK, False):
+            continue
+        setattr(recovery.Recovery, name, _overtaken_raises(original, recovery.RebalanceAgain))
+    return True
+
+
+def _overtaken_raises(original: Any, rebalance_again: type[Exception]) -> Any:
+    async def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.signal_recovery_start.is_set():
+            self.log.info("Recovery overtaken by a new rebalance: starting again")
+            raise rebalance_again()
+        return await original(self, *args, **kwargs)
+
+    setattr(method, _RESTART_MARK, True)
+    method.__name__ = original.__name__
+    return method
+
+
 def faust_acknowledge(consumer: Any, tp: Any, offsets: range) -> None:
     """Count ``offsets`` of ``tp`` as processed in Faust's consumer, as if its stream had
     delivered and acknowledged them: for messages the timers read from the broker and

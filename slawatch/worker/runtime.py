@@ -27,6 +27,7 @@ from slawatch.streams.app import create_app
 from slawatch.streams.compat import (
     end_offsets_from_fetch,
     faust_fetch_max_wait,
+    faust_recovery_restarts_on_rebalance,
     faust_seek_before_resume,
     leave_group_at_generation_zero,
     record_heartbeats,
@@ -81,6 +82,7 @@ class WorkerRuntime:
         faust_fetch_max_wait(settings.fetch_max_wait_ms)
         end_offsets_from_fetch()
         faust_seek_before_resume()
+        faust_recovery_restarts_on_rebalance()
         record_heartbeats()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.web_token = web_token(settings)
