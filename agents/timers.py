@@ -53,7 +53,11 @@ from slawatch.schemas.normalised import decode_batch
 from slawatch.schemas.sla_events import encode, to_record
 from slawatch.storage.table_store import TableStore, keys_by_partition, partition_records
 from slawatch.streams.committed import committed_offset
-from slawatch.streams.compat import faust_acknowledge, heartbeat_answered_at
+from slawatch.streams.compat import (
+    faust_acknowledge,
+    heartbeat_answered_at,
+    heartbeat_refused_at,
+)
 from slawatch.streams.deliveries import Deliveries
 from slawatch.streams.membership import Ownership, PauseWatch
 from slawatch.streams.metrics import Metrics
@@ -191,6 +195,7 @@ class SlaTimers:
             app.conf.id,
             heartbeat_answered_at,
             lambda: app.consumer.assignment(),
+            heartbeat_refused_at=heartbeat_refused_at,
             on_pause=metrics.stood_still.inc,
             on_drop=metrics.dropped_after_pause.inc,
         )
@@ -375,7 +380,11 @@ class SlaTimers:
         async for event in stream.events():
             message = event.message
             if not self.ownership.quiet() and not await self.ownership.holds(message.tp):
-                continue  # its partition went to another worker while this one stood still
+                # Its partition went to another worker while this one stood still, or a
+                # rebalance is coming: not counted as processed, so not committed (Faust
+                # leaves a message marked acked out of its commits); its owner applies it.
+                message.acked = True
+                continue
             missing = await self._missing_before(message)
             if missing is None:
                 # Applied already: not acknowledged again (Faust counts what it commits).
@@ -387,6 +396,8 @@ class SlaTimers:
                 faust_acknowledge(self.app.consumer, message.tp, range(
                     missing[0].offset, missing[-1].offset + 1))  # fmt: skip
             await self._apply(message.partition, event.value, message.offset)
+            if self.ownership.refuses(message.tp):
+                message.acked = True  # lost during its tick, which wrote and emitted nothing
 
     async def _apply(self, partition: int, value: bytes, offset: int) -> None:
         try:

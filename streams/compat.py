@@ -272,6 +272,7 @@ _HEARTBEAT_MARK = "_slawatch_heartbeat_answered"
 #: Per consumer group id: when (``time.monotonic``) the last heartbeat its coordinator
 #: answered without error was sent.
 _heartbeats_answered: dict[str, float] = {}
+_heartbeats_refused: dict[str, float] = {}
 
 
 def record_heartbeats() -> bool:
@@ -280,7 +281,8 @@ def record_heartbeats() -> bool:
     in its generation then. aiokafka keeps this to itself; the timers' check after the
     process stood still needs it (:mod:`slawatch.streams.membership`). A heartbeat answered
     "rebalance in progress" is not counted (aiokafka answers True for it too, and asks to
-    rejoin). Idempotent; returns True when in place."""
+    rejoin); it and the other answers that ask the member to rejoin are recorded apart
+    (:func:`heartbeat_refused_at`). Idempotent; returns True when in place."""
     original = GroupCoordinator._do_heartbeat
     if getattr(original, _HEARTBEAT_MARK, False):
         return True
@@ -292,7 +294,9 @@ def record_heartbeats() -> bool:
     async def _do_heartbeat(self: Any) -> bool:
         sent = time.monotonic()
         answered: bool = await original(self)
-        if answered and not self._rejoin_needed_fut.done():
+        if self._rejoin_needed_fut.done():  # unknown member, old generation, rebalancing
+            _heartbeats_refused[self.group_id] = sent
+        elif answered:
             _heartbeats_answered[self.group_id] = sent
         return answered
 
@@ -305,3 +309,11 @@ def heartbeat_answered_at(group_id: str) -> float | None:
     """When (``time.monotonic``) the last heartbeat of ``group_id`` answered without error
     was sent, in this process (None: none, or not recorded)."""
     return _heartbeats_answered.get(group_id)
+
+
+def heartbeat_refused_at(group_id: str) -> float | None:
+    """When (``time.monotonic``) the last heartbeat of ``group_id`` was sent that the
+    coordinator answered by asking the member to rejoin (it no longer knows the member,
+    its generation is over, or the group is rebalancing): a rebalance of this member
+    follows. None: none, or not recorded."""
+    return _heartbeats_refused.get(group_id)

@@ -114,8 +114,15 @@ class Ownership:
     (``fallback_s`` not None), that long after the pause the session has either been
     renewed or has expired and been noticed, and the assignment is the group's word again.
 
+    ``heartbeat_refused_at(group)`` is when a heartbeat was last sent that the coordinator
+    answered by asking the member to rejoin (it dropped the member when its session
+    expired, or is rebalancing): then a rebalance of this worker follows, and until it
+    comes nothing is applied. That cannot wait: Faust's rebalance first waits for the
+    message the timers hold.
+
     After a pause, until the next rebalance, only the partitions assigned when it was
-    settled are applied: the messages of the others still in Faust's buffers are dropped.
+    settled are applied: the messages of the others still in Faust's buffers are dropped,
+    and the agent leaves them uncounted (not committed) for their next owner.
     """
 
     def __init__(
@@ -124,6 +131,7 @@ class Ownership:
         group: str,
         heartbeat_answered_at: Callable[[str], float | None],
         assignment: Callable[[], Collection[Any]],
+        heartbeat_refused_at: Callable[[str], float | None] = lambda group: None,
         fallback_s: float | None = None,
         clock: Clock = time.monotonic,
         poll_s: float = 0.05,
@@ -133,6 +141,7 @@ class Ownership:
         self.watch = watch
         self.group = group
         self._answered_at = heartbeat_answered_at
+        self._refused_at = heartbeat_refused_at
         self._assignment = assignment
         self.fallback_s = fallback_s
         self._clock = clock
@@ -152,6 +161,11 @@ class Ownership:
         check on every message, with no coroutine)."""
         return self._held is None and self.watch.pause_ended() is None
 
+    def refuses(self, tp: Any) -> bool:
+        """``tp`` was refused after a pause and the next rebalance has not come yet (no
+        coroutine: for the agent, after a message, to leave it uncounted)."""
+        return self._held is not None and tp not in self._held
+
     async def holds(self, tp: Any) -> bool:
         """Whether ``tp`` is this worker's to apply; waits for the group after a pause."""
         noticed = self.watch.pause_ended()
@@ -165,10 +179,18 @@ class Ownership:
         return True
 
     async def _settle(self, noticed: float) -> None:
+        refused = False
         while True:
             answered = self._answered_at(self.group)
             if answered is not None and answered > noticed:
                 how = "the group answered a heartbeat sent after it"
+                break
+            refused_at = self._refused_at(self.group)
+            if refused_at is not None and refused_at > noticed:
+                # Faust's rebalance waits for the message in hand (wait_empty): waiting
+                # for it here would hold both forever.
+                how = "the group asked this worker to rejoin (a rebalance follows)"
+                refused = True
                 break
             if self._rebalanced_at > noticed:
                 how = "a rebalance since"
@@ -179,7 +201,7 @@ class Ownership:
             await asyncio.sleep(self.poll_s)
         self.watch.clear(noticed)
         self._on_pause()
-        held = set(self._assignment())
+        held = set() if refused else set(self._assignment())
         log.warning(
             "after standing still for %.1fs: %s; applying the partitions assigned now: %s",
             self.watch.stood_still_s, how, sorted(str(tp) for tp in held),

@@ -14,6 +14,7 @@ from aiokafka.consumer.fetcher import Fetcher
 from slawatch.streams.compat import (
     end_offsets_from_fetch,
     heartbeat_answered_at,
+    heartbeat_refused_at,
     leave_group_at_generation_zero,
     record_heartbeats,
 )
@@ -92,7 +93,8 @@ def test_end_offsets_count_every_record_of_the_last_batch(settings_factory) -> N
 def test_only_heartbeats_the_group_answered_without_error_are_recorded(settings_factory) -> None:
     """After the worker stood still, a heartbeat answered without error says it still
     belongs to its generation; one refused (here: sent with a generation the group is not
-    at, as a member evicted while it stood still sends) must not count."""
+    at, as a member evicted while it stood still sends) must not count, and is recorded
+    apart: a rebalance of the member follows."""
     assert record_heartbeats()
     settings = settings_factory()
     group = f"{settings.app_id}-heartbeats"
@@ -106,9 +108,13 @@ def test_only_heartbeats_the_group_answered_without_error_are_recorded(settings_
             assert await coordinator._do_heartbeat()
             answered = heartbeat_answered_at(group)
             assert answered is not None and answered >= before
+            assert heartbeat_refused_at(group) is None
             coordinator.generation += 7  # not the group's generation
+            refused_after = time.monotonic()
             assert not await coordinator._do_heartbeat()
             assert heartbeat_answered_at(group) == answered
+            refused = heartbeat_refused_at(group)  # the group asked it to rejoin
+            assert refused is not None and refused >= refused_after
         finally:
             await consumer.stop()
 

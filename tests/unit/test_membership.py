@@ -152,3 +152,43 @@ def test_without_heartbeat_news_it_waits_the_fallback_only_when_one_is_set() -> 
 def test_the_threshold_must_exceed_the_beat() -> None:
     with pytest.raises(ValueError):
         PauseWatch(threshold_s=0.1, every_s=0.1)
+
+
+def test_a_heartbeat_refused_after_the_pause_settles_it_with_nothing_applied() -> None:
+    """The session expired during the pause: the coordinator answers the next heartbeat
+    "unknown member" and a rebalance follows, which Faust starts by waiting for the
+    message the timers hold. So the refusal settles the pause at once (no waiting on the
+    rebalance: both would wait forever), every partition is refused until the rebalance,
+    and then all are the group's word again."""
+    clock = Clock()
+    answered: dict[str, float] = {"group": 100.0}
+    refused: dict[str, float] = {}
+    counted: list[str] = []
+    watch = PauseWatch(threshold_s=1.5, clock=clock)
+    ownership = Ownership(
+        watch, "group", answered.get, lambda: {"tp0", "tp1"}, heartbeat_refused_at=refused.get,
+        clock=clock, poll_s=0, on_pause=lambda: counted.append("pause"),
+        on_drop=lambda: counted.append("drop"),
+    )  # fmt: skip
+    clock.now = 110.0
+    watch.beat()
+
+    async def scenario() -> None:
+        waiting = asyncio.ensure_future(ownership.holds("tp0"))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not waiting.done()
+        refused["group"] = 109.0  # sent before the pause ended: says nothing
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not waiting.done()
+        refused["group"] = 110.3  # sent after it: "rejoin"
+        assert not await waiting
+        assert not await ownership.holds("tp1")
+        assert ownership.refuses("tp0") and ownership.refuses("tp1")
+        ownership.rebalanced()
+        assert ownership.quiet() and not ownership.refuses("tp0")
+        assert await ownership.holds("tp0")
+
+    asyncio.run(scenario())
+    assert counted == ["pause", "drop", "drop"]
