@@ -297,8 +297,11 @@ class SlaTimers:
             timers = PartitionTimers(scheduler, self.expected_inputs, census, kpis)
             started = time.perf_counter()
             queued = timers.scheduler.rebuild()  # one pass over the table, never on a tick
+            held = 0
             for state in store.states():
                 census.add(state)
+                held += 1
+            store.count_held(held)
             store.forget_keys()
             await self._reload_emitted(timers, partition)
             # The policy in force now (it may have changed during the read-back).
@@ -615,4 +618,6 @@ class SlaTimers:
 
     def _update_gauges(self) -> None:
         self.metrics.timer_queue.set(sum(len(t.scheduler) for t in self.partitions.values()))
-        self.metrics.conversations.set(len(self.table.data))
+        self.metrics.conversations.set(
+            sum(cast(TableStore, t.scheduler.store).held for t in self.partitions.values())
+        )

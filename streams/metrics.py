@@ -293,7 +293,8 @@ class Metrics:
         )
         self.conversations = Gauge(
             "slawatch_conversations",
-            "Conversation states held in this worker's table partitions.",
+            "Conversation states held in the table partitions whose timers this worker "
+            "runs (standby copies not counted).",
             registry=registry,
         )
         self.watermark_lag = Gauge(

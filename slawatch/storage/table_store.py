@@ -62,7 +62,7 @@ class TableStore:
     :meth:`forget_keys` drops them once the partition's timers are built.
     """
 
-    __slots__ = ("changes", "keys", "partition", "partitions", "table")
+    __slots__ = ("_absent", "changes", "held", "keys", "partition", "partitions", "table")
 
     def __init__(
         self, table: Table, partition: int, partitions: int, keys: list[bytes] | None = None
@@ -74,10 +74,18 @@ class TableStore:
         #: The records written since the last :meth:`take_changes`, for the changelog (a
         #: value of None: a tombstone, the key removed).
         self.changes: list[tuple[bytes, bytes | None]] = []
+        #: The states this partition holds: counted at its build (:meth:`count_held`),
+        #: then kept up to date by :meth:`put` and :meth:`remove`. (``len`` of Faust's
+        #: RocksDB store reads every key of every partition: it was called on every tick.)
+        self.held = 0
+        #: Keys :meth:`get` found no state for since the last :meth:`take_changes`: a put
+        #: of one of them adds a state.
+        self._absent: set[str] = set()
 
     def get(self, key: str) -> tuple[ConversationState, int | None] | None:
         data = self.table.data.get(key.encode())
         if data is None:
+            self._absent.add(key)
             return None
         return decode_state(data), deadline_of(data)
 
@@ -89,20 +97,30 @@ class TableStore:
         raw_key, value = key.encode(), encode_state(state, deadline_ms)
         self.table.data[raw_key] = value
         self.changes.append((raw_key, value))
+        if key in self._absent:
+            self._absent.discard(key)
+            self.held += 1
 
     def remove(self, key: str) -> None:
+        """Forget ``key``'s state; the scheduler removes only states it holds."""
         raw_key = key.encode()
         self.table.data.pop(raw_key, None)
         self.changes.append((raw_key, None))
+        self.held -= 1
 
     def take_changes(self) -> list[tuple[bytes, bytes | None]]:
         """The records written since the last call, in order: what the changelog lacks."""
         changes, self.changes = self.changes, []
+        self._absent.clear()
         return changes
 
     def forget_keys(self) -> None:
         """Drop the keys given at assignment (a list as long as the partition's states)."""
         self.keys = None
+
+    def count_held(self, states: int) -> None:
+        """The partition holds ``states`` states (counted as its timers were built)."""
+        self.held = states
 
     def states(self) -> Iterator[ConversationState]:
         """Every state of this partition, decoded."""

@@ -76,3 +76,26 @@ def test_a_rocksdb_partition_is_read_from_its_own_database(tmp_path) -> None:
     store = TableStore(SimpleNamespace(data=data), 2, 4)
     assert [raw for raw, _ in store._records()] == [b"key-2"]
     assert partition_records({}, 1) is None
+
+
+def test_the_states_held_are_counted_without_reading_the_table() -> None:
+    """The count a worker reports (``slawatch_conversations``): the partition's states at
+    its build, then one more for each state stored where the scheduler found none, one
+    less for each removed; a state stored again is not counted twice."""
+    opened = Timeline()
+    opened.send(ev("ticket.created", 0))
+    data: dict[bytes, bytes] = {}
+    store = TableStore(SimpleNamespace(data=data), 0, PARTITIONS)
+    store.count_held(2)  # as the build found them
+    data[b"ticket:acme:OLD"] = encode_state(opened.state, 10)
+    assert store.get("ticket:acme:OLD") is not None
+    store.put("ticket:acme:OLD", opened.state, 20)  # an update
+    assert store.get("ticket:acme:NEW") is None
+    store.put("ticket:acme:NEW", opened.state, 30)  # a new conversation
+    store.put("ticket:acme:NEW", opened.state, 40)  # and again in the same tick
+    store.take_changes()
+    assert store.held == 3
+    store.put("ticket:acme:NEW", opened.state, 50)  # the next tick: known already
+    assert store.held == 3
+    store.remove("ticket:acme:OLD")  # past its retention
+    assert store.held == 2 and b"ticket:acme:OLD" not in data
