@@ -183,6 +183,8 @@ class SlaTimers:
         #: The table's keys by partition, for the partitions not built yet since the last
         #: assignment (one pass over the table for all of them; None: not read yet).
         self._keys: dict[int, list[bytes]] | None = None
+        #: The group generation of the last assignment (None: none yet).
+        self._generation: int | None = None
         self.table = app.Table(
             "sla-state", partitions=settings.partitions, key_type=bytes, value_type=bytes
         )
@@ -219,11 +221,32 @@ class SlaTimers:
     # --- rebalancing ---------------------------------------------------------------------
 
     async def _on_revoked(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        self._forget(args[0])  # mode calls receivers with (app, revoked, signal=...)
+        # mode calls receivers with (app, revoked, signal=...). Faust revokes every
+        # partition at each rebalance; the timers wait for the assignment to know which
+        # they keep. Nothing is applied in between.
+        self.ownership.rebalanced()
 
     async def _on_assigned(self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        # Another worker may have moved these partitions' states on: rebuild on first use.
-        self._forget(args[0])
+        """Keep the timers of the partitions this worker held in the generation just
+        before this one: no other generation came in between, so no other worker applied
+        them meanwhile, and their states, queue, census and recent SLA events are as this
+        worker left them. Every other partition (or every one, after a generation missed,
+        as when the group dropped this worker while it stood still) is built again from
+        the table once it is recovered (:meth:`_on_rebalance_complete`). Rebuilding every
+        partition at every rebalance cost a failover 2 s per 250,000 states, one partition
+        after another, for partitions that had not moved."""
+        topic = self.settings.topic_normalised
+        generation = self.app.consumer_generation_id
+        assigned = {tp.partition for tp in args[0] if tp.topic == topic}
+        consecutive = self._generation is not None and generation == self._generation + 1
+        kept = assigned & set(self.partitions) if consecutive else set()
+        self._generation = generation
+        self._forget({TopicPartition(topic, p) for p in self.partitions if p not in kept})
+        for partition in sorted(kept):
+            log.info(
+                "partition %d: kept across the rebalance (generation %d), its timers as they "
+                "were", partition, generation,
+            )  # fmt: skip
 
     async def _on_rebalance_complete(
         self, sender: Any, /, *args: Any, signal: Any, **kwargs: Any
