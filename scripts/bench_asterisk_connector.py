@@ -4,9 +4,10 @@ Two measures (docs/BENCHMARKS.md, "Asterisk connector"):
 
 1. parse, map and validate only (what the connector does per line without the broker):
    the PBXware export and the standard file, each read 200 times, best of 5;
-2. end to end into the embedded broker: the export copied 100 times into one file
-   (100,100 lines), read once by the connector as the command runs it (batches of 5,000
-   lines, every batch acknowledged and its position saved), one run per layout.
+2. end to end into the embedded broker, as the command runs it (batches of 5,000 lines,
+   every batch acknowledged and its position saved), topic creation and the producer's
+   start included: each file as it is, then copied 100 times into one file (the
+   export: 100,001 lines), one run each.
 
 Run: ``python scripts/bench_asterisk_connector.py`` (with slawatch installed).
 """
@@ -52,25 +53,26 @@ def parse_map_validate(tmp: Path) -> None:
               f"{len(lines) / best:,.0f} lines/s")  # fmt: skip
 
 
-async def end_to_end(tmp: Path, broker: EmbeddedBroker) -> None:
+async def end_to_end(tmp: Path, broker: EmbeddedBroker, copies: int) -> None:
     for n, path in enumerate(FILES):
-        copy = tmp / f"copy-{n}.log"
+        copy = tmp / f"copy-{copies}-{n}.log"
         body = path.read_bytes()
         header, rest = body.split(b"\n", 1) if body.startswith(b"uid,") else (b"", body)
-        copy.write_bytes((header + b"\n" if header else b"") + rest * 100)
+        copy.write_bytes((header + b"\n" if header else b"") + rest * copies)
         settings = load_settings(
             None, environ={}, broker_url=broker.url, data_dir=tmp / "data",
-            topic_calls=f"bench{n}.calls", topic_dead_letter=f"bench{n}.dead-letter",
+            topic_calls=f"bench{copies}-{n}.calls",
+            topic_dead_letter=f"bench{copies}-{n}.dead-letter",
         )  # fmt: skip
         connector = AsteriskConnector(
             settings,
-            ConnectorOptions(path=copy, state_file=tmp / f"state-{n}.json"),
+            ConnectorOptions(path=copy, state_file=tmp / f"state-{copies}-{n}.json"),
             SystemClock(),
         )
         started = time.perf_counter()
         progress = await connector.run(asyncio.Event())
         seconds = time.perf_counter() - started
-        say(f"end to end {path.name} x100: {progress.line(copy)}; {seconds:.2f} s = "
+        say(f"end to end {path.name} x{copies}: {progress.line(copy)}; {seconds:.2f} s = "
               f"{progress.lines / seconds:,.0f} lines/s, {progress.events / seconds:,.0f} "
               "events/s (topics created included)")  # fmt: skip
 
@@ -82,7 +84,8 @@ def main() -> int:
         parse_map_validate(tmp)
         with EmbeddedBroker(tmp / "broker") as broker:
             assert isinstance(broker, EmbeddedBroker)
-            asyncio.run(end_to_end(tmp, broker))
+            for copies in (1, 100):
+                asyncio.run(end_to_end(tmp, broker, copies))
     say(f"load average after: {os.getloadavg()}")
     return 0
 
