@@ -43,8 +43,8 @@ test-unit: venv ## unit tests only (no broker, no redis)
 test-integration: venv system-packages ## integration tests only
 	$(BIN)/pytest tests/integration
 
-demo: venv ## run everything on embedded defaults; DURATION=60 stops after a minute
-	$(BIN)/slawatch demo --duration $(DURATION) --rate $(RATE)
+demo: venv ## run everything on embedded defaults; DURATION=60 stops after a minute; ASTERISK=queue_log also follows a played copy of it
+	$(BIN)/slawatch demo --duration $(DURATION) --rate $(RATE) $(if $(ASTERISK),--asterisk-queue-log $(ASTERISK))
 
 bench: venv ## throughput, detection delay, memory and recovery (several minutes)
 	$(BIN)/slawatch bench

@@ -13,7 +13,8 @@ The commands live by group: :mod:`slawatch.cli.worker` (worker, topics, status, 
 :mod:`slawatch.cli.schemas`, :mod:`slawatch.cli.policy` (check-config, policy publish,
 replay), :mod:`slawatch.cli.report` (report compliance, report log) and the development
 tools' :mod:`slawatch.dev.commands` (simulate, demo, bench, bench-policy, embedded) and
-:mod:`slawatch.dev.bench_alerts` (bench-alerts).
+:mod:`slawatch.dev.bench_alerts` (bench-alerts). The connectors' commands (connect
+asterisk) are :mod:`slawatch.cli.connect`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from slawatch.cli import policy, report, schemas, worker
+from slawatch.cli import connect, policy, report, schemas, worker
 from slawatch.dev import bench_alerts
 from slawatch.dev import commands as dev
 from slawatch.errors import SlawatchError
@@ -38,6 +39,7 @@ COMMANDS = (
     worker.add_log_sink,
     worker.add_topics,
     dev.add_simulate,
+    connect.add_connect,
     worker.add_status,
     worker.add_config,
     schemas.add_schemas,

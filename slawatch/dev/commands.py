@@ -65,6 +65,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         time_scale=args.time_scale,
         run_dir=args.run_dir,
         seed=args.seed,
+        asterisk_queue_log=args.asterisk_queue_log,
     )
 
 
@@ -230,6 +231,15 @@ def add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     demo.add_argument("--seed", type=int, default=None, help="simulator seed (default: random)")
     demo.add_argument("--run-dir", type=Path, default=Path(".run/demo"))
+    demo.add_argument(
+        "--asterisk-queue-log",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="also play this recorded Asterisk queue_log into <run-dir>/asterisk/queue_log "
+        "(times moved to now, gaps divided by --time-scale) and follow it with the "
+        "connector (slawatch connect asterisk --follow)",
+    )
     demo.set_defaults(run=_run_demo)
 
 

@@ -28,6 +28,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -236,6 +237,7 @@ async def _run(
     log: Path,
     alerts: Inbox | None = None,
     extra_env: dict[str, str] | None = None,
+    asterisk: _AsteriskSource | None = None,
 ) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -249,7 +251,7 @@ async def _run(
 
     with on_stop_signals(stop_soon):
         code = await _run_until_stopped(
-            stop, settings, duration_s, profile, seed, log, alerts, extra_env or {}
+            stop, settings, duration_s, profile, seed, log, alerts, extra_env or {}, asterisk
         )
     if signalled:
         # The broker and Redis are stopped next (run_demo's raising_stopped block restores
@@ -267,6 +269,7 @@ async def _run_until_stopped(
     log: Path,
     alerts: Inbox | None,
     extra_env: dict[str, str],
+    asterisk: _AsteriskSource | None = None,
 ) -> int:
     await ensure_topics(settings)
     with log.open("wb") as worker_log:
@@ -284,6 +287,7 @@ async def _run_until_stopped(
         )
     out = _OutputCounter(settings)
     simulation: asyncio.Task[Any] | None = None
+    connector: _AsteriskRun | None = None
     try:
         print(f"waiting for the worker (log: {log}) …", flush=True)
         deadline = time.monotonic() + 90
@@ -319,6 +323,8 @@ async def _run_until_stopped(
                 should_stop=stop,
             )
         )
+        if asterisk is not None:
+            connector = _AsteriskRun(settings, asterisk, stop)
         started = time.monotonic()
         last_read, last_t = 0.0, started
         while not stop.is_set():
@@ -336,6 +342,8 @@ async def _run_until_stopped(
                 raise SlawatchError(f"the worker exited with {worker.returncode}; see {log}")
             if simulation.done() and simulation.exception() is not None:
                 raise SlawatchError(f"the simulator failed: {simulation.exception()}")
+            if connector is not None:
+                connector.check()
             if duration_s and now - started >= duration_s:
                 break
         return 0
@@ -345,6 +353,8 @@ async def _run_until_stopped(
             with contextlib.suppress(Exception):
                 report = await asyncio.wait_for(simulation, timeout=10)
                 print(f"simulator sent {report.summary()}", flush=True)
+        if connector is not None:
+            await connector.finish()
         await _stop_worker(worker)
         with contextlib.suppress(Exception):
             await out.poll()
@@ -364,6 +374,54 @@ async def _stop_worker(worker: asyncio.subprocess.Process) -> None:
             await worker.wait()
 
 
+@dataclass(frozen=True)
+class _AsteriskSource:
+    """A recorded queue_log the demo plays into ``target`` for the connector to follow."""
+
+    recorded: list[bytes]
+    target: Path
+    state_file: Path
+    time_scale: float
+
+
+class _AsteriskRun:
+    """The player writing the queue_log copy and ``connect asterisk --follow`` reading it."""
+
+    def __init__(self, settings: Settings, source: _AsteriskSource, stop: asyncio.Event) -> None:
+        from slawatch.connectors.runner import AsteriskConnector, ConnectorOptions
+        from slawatch.core.clock import SystemClock
+        from slawatch.dev.queue_log_player import play
+
+        self.source = source
+        options = ConnectorOptions(
+            path=source.target,
+            state_file=source.state_file,
+            follow=True,
+            poll_interval_s=0.2,
+            progress_interval_s=10**9,  # the demo prints its line at the end
+        )
+        self.connector = AsteriskConnector(settings, options, SystemClock())
+        self.player = asyncio.create_task(
+            play(source.recorded, source.target, time_scale=source.time_scale, stop=stop)
+        )
+        self.reader = asyncio.create_task(self.connector.run(stop))
+        print(
+            f"asterisk: playing the queue_log into {source.target} (times moved to now), "
+            "slawatch connect asterisk --follow reads it",
+            flush=True,
+        )
+
+    def check(self) -> None:
+        for name, task in (("player", self.player), ("connector", self.reader)):
+            if task.done() and task.exception() is not None:
+                raise SlawatchError(f"the asterisk {name} failed: {task.exception()}")
+
+    async def finish(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(self.player, self.reader), timeout=10)
+        print(self.connector.progress.line(self.source.target), flush=True)
+
+
 def run_demo(
     *,
     duration_s: float,
@@ -371,14 +429,30 @@ def run_demo(
     time_scale: float,
     run_dir: Path,
     seed: int | None = None,
+    asterisk_queue_log: Path | None = None,
 ) -> int:
     """Run the demo; return the exit code."""
+    recorded = None
+    if asterisk_queue_log is not None:
+        try:
+            recorded = asterisk_queue_log.read_bytes().splitlines()
+        except OSError as exc:
+            raise SlawatchError(
+                f"--asterisk-queue-log {asterisk_queue_log}: cannot read: {exc.strerror}"
+            ) from None
     prepare_run_dir(run_dir)
+    asterisk = None
+    if recorded is not None:
+        (run_dir / "asterisk").mkdir()
+        asterisk = _AsteriskSource(
+            recorded, run_dir / "asterisk" / "queue_log", run_dir / "asterisk" / "state.json",
+            time_scale,
+        )  # fmt: skip
     seed = random.SystemRandom().randrange(1, 10**6) if seed is None else seed
     profile = TrafficProfile(rate_eps=rate_eps, time_scale=time_scale, malformed_share=0.01)
     try:
         with raising_stopped():
-            code = _run_servers(run_dir, duration_s, rate_eps, time_scale, profile, seed)
+            code = _run_servers(run_dir, duration_s, rate_eps, time_scale, profile, seed, asterisk)
     except Stopped:
         code = 0  # stopped by the user before the worker began: not an error
     print("stopped: worker, redis and broker are down", flush=True)
@@ -392,6 +466,7 @@ def _run_servers(
     time_scale: float,
     profile: TrafficProfile,
     seed: int,
+    asterisk: _AsteriskSource | None = None,
 ) -> int:
     webhook_secret = secrets.token_hex(16)
     with (
@@ -430,5 +505,14 @@ def _run_servers(
             flush=True,
         )
         return asyncio.run(
-            _run(settings, duration_s, profile, seed, run_dir / "worker.log", alerts, routing_env)
+            _run(
+                settings,
+                duration_s,
+                profile,
+                seed,
+                run_dir / "worker.log",
+                alerts,
+                routing_env,
+                asterisk,
+            )
         )

@@ -263,6 +263,21 @@ async def _start_every_component(settings: Settings, recorder: _Recorder) -> Non
         await sink.on_stop()
     topics = dict.fromkeys(ConversationKind, "t")
     await stopped("simulator", lambda: publish([], settings=settings, topics=topics))
+    from slawatch.connectors import runner as asterisk
+
+    connector = asterisk.AsteriskConnector(
+        settings,
+        asterisk.ConnectorOptions(
+            path=settings.data_dir / "queue_log", state_file=settings.data_dir / "state.json"
+        ),
+        clock,
+    )
+    original_ensure = asterisk.ensure_topics
+    asterisk.ensure_topics = no_topics  # its admin client is the commands' one, above
+    try:
+        await stopped("asterisk connector", lambda: connector.run(asyncio.Event()))
+    finally:
+        asterisk.ensure_topics = original_ensure
     recorder.component = "demo"
     demo._OutputCounter(settings)
     await stopped("bench producer", lambda: bench._produce(settings, []))
@@ -305,6 +320,7 @@ def test_every_client_gets_the_same_security_settings(
         "notifier": 1,
         "log sink": 1,
         "simulator": 1,
+        "asterisk connector": 1,
         "demo": 1,
         "bench producer": 1,
         "bench raw ceiling": 1,
