@@ -36,6 +36,7 @@ COMMANDS = (
     worker.add_worker,
     worker.add_notifier,
     worker.add_log_sink,
+    worker.add_ingest_http,
     worker.add_topics,
     dev.add_simulate,
     worker.add_status,
