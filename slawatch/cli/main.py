@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from slawatch.cli import policy, report, schemas, worker
-from slawatch.dev import bench_alerts
+from slawatch.dev import bench_alerts, bench_http
 from slawatch.dev import commands as dev
 from slawatch.errors import SlawatchError
 
@@ -55,6 +55,7 @@ COMMANDS = (
     dev.add_bench_scale,
     dev.add_chaos,
     bench_alerts.add_bench_alerts,
+    bench_http.add_bench_http,
     dev.add_embedded,
 )
 
