@@ -9,6 +9,7 @@ a test can say that nothing was sent (every refusal) or what was (topic, keys, b
 from __future__ import annotations
 
 import asyncio
+import subprocess
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,18 @@ def test_what_is_signed_is_timestamp_dot_body_when_a_timestamp_is_sent() -> None
     # The timestamp cannot be moved without the signature: a body-only signature with it fails.
     moved = headers(X_Slawatch_Signature=sign(SECRET, body), X_Slawatch_Timestamp=str(ts))
     assert CREDENTIALS.with_body(moved, body, NOW_S).verdict is Verdict.REFUSED
+
+
+def test_the_readme_s_openssl_recipe_signs_alike() -> None:
+    """README, Webhooks (HTTP): printf '%s.%s' "$ts" "$body" | openssl dgst -sha256 -hmac."""
+    body, ts = '[{"event_id":"e-1","note":"caf\u00e9 %s"}]', 1_764_755_000
+    done = subprocess.run(
+        ["openssl", "dgst", "-sha256", "-hmac", SECRET.decode(), "-r"],
+        input=f"{ts}.{body}".encode(),
+        capture_output=True,
+        check=True,
+    )
+    assert "sha256=" + done.stdout.decode().split(" ")[0] == sign(SECRET, body.encode(), ts)
 
 
 def test_a_stale_or_future_or_unreadable_timestamp_is_refused() -> None:
