@@ -124,8 +124,9 @@ def test_a_stale_or_future_or_unreadable_timestamp_is_refused() -> None:
     edge = int(NOW_S) - 300
     signed = headers(X_Slawatch_Signature=sign(SECRET, body, edge), X_Slawatch_Timestamp=str(edge))
     assert CREDENTIALS.with_body(signed, body, NOW_S).verdict is Verdict.ACCEPTED
-    bad = headers(X_Slawatch_Signature=sign(SECRET, body), X_Slawatch_Timestamp="yesterday")
-    assert "unix seconds" in CREDENTIALS.with_body(bad, body, NOW_S).why
+    for unreadable in ("yesterday", "-5", "1e9", "9" * 400, "١٢٣"):
+        bad = headers(X_Slawatch_Signature=sign(SECRET, body), X_Slawatch_Timestamp=unreadable)
+        assert "unix seconds" in CREDENTIALS.with_body(bad, body, NOW_S).why
 
 
 def test_a_signature_to_a_server_without_a_secret_is_refused() -> None:
