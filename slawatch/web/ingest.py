@@ -226,6 +226,9 @@ class KafkaSink(Service):
             except (KafkaError, OSError) as exc:
                 await producer.stop()
                 raise BrokerUnavailable(f"the broker is unreachable: {exc}") from None
+            except asyncio.CancelledError:  # the request's produce timeout: close it, then go
+                await producer.stop()
+                raise
             self.producer = producer
             return producer
 
