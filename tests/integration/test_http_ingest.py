@@ -5,9 +5,10 @@ Against the worker: valid events (token and signed) reach the input topic, their
 sent, keyed by conversation id, and become SLA events; invalid ones are 400 with the
 reasons and never reach the topic; oversized is 413; no or a wrong credential is 401/403;
 a bounded load test on loopback puts every accepted event on the topic exactly once
-(it prints events/s and p99; it asserts correctness, not speed). Alone: with its broker
-stopped, or a broker that was never there, every post is 503 with Retry-After and nothing
-is counted as accepted. schemathesis checks the ingest paths against /openapi.json.
+(it prints events/s and p99; it asserts correctness, not speed). A worker and
+`slawatch ingest-http` on a broker of their own that stops, and `slawatch ingest-http`
+with a broker that was never there: every post is 503 with Retry-After and nothing is
+counted as accepted. schemathesis checks the ingest paths against /openapi.json.
 """
 
 from __future__ import annotations
@@ -250,14 +251,19 @@ def _alone_settings(settings_factory, broker_url: str | None = None) -> Settings
     return settings_factory(**overrides)
 
 
-def test_alone_with_its_broker_stopped_every_post_is_503_and_nothing_accepted(
-    settings_factory, tmp_path
+@pytest.mark.parametrize("command", ["worker", "ingest-http"])
+def test_with_its_broker_stopped_every_post_is_503_and_nothing_accepted(
+    settings_factory, tmp_path, command
 ) -> None:
+    """A worker with HTTP ingest on, and ``slawatch ingest-http``, on a broker of their
+    own that stops under them."""
     own = EmbeddedBroker(tmp_path / "own-broker")
     own.start()
     try:
         settings = _alone_settings(settings_factory, own.url)
-        server = ingest_http(settings, tmp_path / "ingest-http.log")
+        if command == "worker":
+            settings = settings.with_overrides(http_ingest=True)
+        server = WorkerProcess(settings, tmp_path / f"{command}.log", command=command)
         try:
             port = settings.web_port
             server.wait_until(lambda: server.get("/readyz")[0] == 200, 60, "readiness")
@@ -277,8 +283,11 @@ def test_alone_with_its_broker_stopped_every_post_is_503_and_nothing_accepted(
             unavailable = server.metric("slawatch_http_ingest_events_total", outcome="unavailable")
             assert (accepted, unavailable) == (1, 2)
         finally:
-            code = server.stop()
-            assert code == 0, server.log_path.read_text(errors="replace")[-3000:]
+            if command == "worker":  # a worker without its broker waits long to leave: kill
+                server.kill()
+            else:
+                code = server.stop()
+                assert code == 0, server.log_path.read_text(errors="replace")[-3000:]
     finally:
         own.stop()
 
