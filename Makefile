@@ -6,7 +6,7 @@ DURATION ?= 0
 RATE ?= 200
 
 .DEFAULT_GOAL := help
-.PHONY: help venv install lint test test-unit test-integration demo bench bench-policy bench-alerts bench-reports bench-state bench-recovery bench-scale chaos schemas system-packages clean
+.PHONY: help venv install lint test test-unit test-integration demo bench bench-policy bench-alerts bench-reports bench-state bench-recovery bench-scale bench-http chaos schemas system-packages clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -64,6 +64,9 @@ bench-recovery: venv ## restart and failover of a worker holding 1,000,000 open 
 bench-scale: venv ## events per second with 1, 2 and 3 workers on one backlog (standby replicas 1, then 0)
 	$(BIN)/slawatch bench-scale --out bench-results/scale.json
 	$(BIN)/slawatch bench-scale --standby-replicas 0 --out bench-results/scale-no-standby.json
+
+bench-http: venv ## HTTP ingest on loopback: events per second accepted and p99 latency (embedded broker)
+	$(BIN)/slawatch bench-http
 
 bench-reports: venv system-packages ## SLA log sink into PostgreSQL, reports over 1,000,000 cycles
 	$(BIN)/slawatch bench-reports

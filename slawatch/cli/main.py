@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from slawatch.cli import connect, policy, report, schemas, worker
-from slawatch.dev import bench_alerts
+from slawatch.dev import bench_alerts, bench_http
 from slawatch.dev import commands as dev
 from slawatch.errors import SlawatchError
 
@@ -37,6 +37,7 @@ COMMANDS = (
     worker.add_worker,
     worker.add_notifier,
     worker.add_log_sink,
+    worker.add_ingest_http,
     worker.add_topics,
     dev.add_simulate,
     connect.add_connect,
@@ -56,6 +57,7 @@ COMMANDS = (
     dev.add_bench_scale,
     dev.add_chaos,
     bench_alerts.add_bench_alerts,
+    bench_http.add_bench_http,
     dev.add_embedded,
 )
 

@@ -1,5 +1,5 @@
-"""Running and inspecting workers: ``worker``, ``notifier``, ``log-sink``, ``topics``,
-``status``, ``config``."""
+"""Running and inspecting workers: ``worker``, ``notifier``, ``log-sink``, ``ingest-http``,
+``topics``, ``status``, ``config``."""
 
 from __future__ import annotations
 
@@ -33,6 +33,13 @@ def _run_log_sink(args: argparse.Namespace) -> int:
         print(f"{where}: applied {', '.join(applied)}" if applied else f"{where}: up to date")
         return 0
     run_log_sink(settings)
+    return 0
+
+
+def _run_ingest_http(args: argparse.Namespace) -> int:
+    from slawatch.worker.http_ingest import run_ingest_http
+
+    run_ingest_http(load_settings(args.config))
     return 0
 
 
@@ -109,6 +116,15 @@ def add_log_sink(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="apply the log database's schema migrations and exit",
     )
     sink.set_defaults(run=_run_log_sink)
+
+
+def add_ingest_http(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ingest = commands.add_parser(
+        "ingest-http",
+        help="serve HTTP ingest alone: POST /ingest/tickets|chats|calls to the input topics "
+        "(SLAWATCH_HTTP_INGEST_TOKEN or SLAWATCH_HTTP_INGEST_HMAC_SECRET)",
+    )
+    ingest.set_defaults(run=_run_ingest_http)
 
 
 def add_topics(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

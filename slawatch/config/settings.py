@@ -112,6 +112,43 @@ class Settings:
     web_auth_token_file: str = _doc(
         "File whose first line is the web credential (instead of `web_auth_token`).", ""
     )
+    http_ingest: bool = _doc(
+        "Serve `POST /ingest/tickets`, `/ingest/chats` and `/ingest/calls` on the worker's "
+        "web server (README, Webhooks (HTTP)); needs `http_ingest_token` or "
+        "`http_ingest_hmac_secret` (or their `_file`). `slawatch ingest-http` serves them alone.",
+        False,
+    )
+    http_ingest_token: Secret = _doc(
+        "Bearer token a webhook sender shows (`Authorization: Bearer <token>`) on `/ingest/*`.",
+        Secret(""),
+        secret=True,
+    )
+    http_ingest_token_file: str = _doc(
+        "File whose first line is `http_ingest_token` (instead of setting it).", ""
+    )
+    http_ingest_hmac_secret: Secret = _doc(
+        "Shared secret of the HMAC-SHA256 signature a webhook sender puts in "
+        "`X-Slawatch-Signature` (README, Webhooks (HTTP): what is signed).",
+        Secret(""),
+        secret=True,
+    )
+    http_ingest_hmac_secret_file: str = _doc(
+        "File whose first line is `http_ingest_hmac_secret` (instead of setting it).", ""
+    )
+    http_ingest_signature_max_age_s: float = _doc(
+        "A signed request with `X-Slawatch-Timestamp` further than this from the server's "
+        "clock (either way) is refused as a replay.",
+        300.0,
+    )
+    http_ingest_max_body_bytes: int = _doc(
+        "Largest `/ingest/*` request body (one event or a JSON array); larger is 413.",
+        1_048_576,
+    )
+    http_ingest_produce_timeout_s: float = _doc(
+        "Longest wait for the broker to acknowledge a request's events; past it, or with the "
+        "broker down, the answer is 503.",
+        10.0,
+    )
     wallboard_publish_ms: int = _doc(
         "How often a worker writes its partitions' share of the wallboard's live view to "
         "Redis (when it changed).",
@@ -469,6 +506,7 @@ def _check(settings: Settings) -> list[tuple[str, str]]:
     except (ZoneInfoNotFoundError, ValueError, OSError):  # "Europe" is a directory
         problems.append(("report_time_zone", "must be an IANA time zone, e.g. Europe/Paris"))
     problems += _check_labels(settings)
+    problems += _check_http_ingest(settings)
     for name in (
         "max_future_skew_s",
         "broker_session_timeout_s",
@@ -507,6 +545,44 @@ def first_line(path: Path) -> str:
     if not line:
         raise ValueError(f"{path} holds nothing on its first line")
     return line
+
+
+#: The HTTP ingest's credentials: each a value or a file, not both.
+HTTP_INGEST_CREDENTIALS = ("http_ingest_token", "http_ingest_hmac_secret")
+
+
+def _check_http_ingest(settings: Settings) -> list[tuple[str, str]]:
+    """HTTP ingest: each credential set once (value or file), a file that can be read, and
+    at least one credential when it is on."""
+    problems: list[tuple[str, str]] = []
+    given = []
+    for name in HTTP_INGEST_CREDENTIALS:
+        value, path = getattr(settings, name), getattr(settings, name + "_file")
+        if value and path:
+            problems.append((name + "_file", f"set {name} or {name}_file, not both"))
+        elif path:
+            try:
+                first_line(Path(path))
+            except OSError as exc:
+                problems.append((name + "_file", f"cannot read {path}: {exc.strerror}"))
+            except ValueError as exc:
+                problems.append((name + "_file", str(exc)))
+        if value or path:
+            given.append(name)
+    if settings.http_ingest and not given:
+        problems.append(
+            (
+                "http_ingest",
+                "needs a credential: set http_ingest_token or http_ingest_hmac_secret "
+                "(or their _file)",
+            )
+        )
+    if settings.http_ingest_max_body_bytes < 1:
+        problems.append(("http_ingest_max_body_bytes", "must be at least 1"))
+    for name in ("http_ingest_signature_max_age_s", "http_ingest_produce_timeout_s"):
+        if getattr(settings, name) <= 0:
+            problems.append((name, "must be greater than 0"))
+    return problems
 
 
 def _check_kafka_security(settings: Settings) -> list[tuple[str, str]]:

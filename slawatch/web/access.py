@@ -13,7 +13,9 @@ refuses to start without one. A client shows it as
   without it, so the token leaves the address bar and later requests, the page's live
   updates included, carry the cookie.
 
-Tokens are compared in constant time.
+Tokens are compared in constant time. The HTTP ingest's routes (``/ingest/...``) check a
+credential of their own (:mod:`slawatch.web.ingest_auth`), so the web token does not
+apply to them: a webhook sender shows one credential, not two.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from slawatch.errors import SlawatchError
 #: Paths open to anyone who can reach the port.
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 COOKIE = "slawatch_token"
+#: The HTTP ingest's paths: they check their own credential.
+INGEST_PREFIX = "/ingest/"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -111,7 +115,12 @@ def access_middleware(token: str | None) -> Middleware:
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if token is None or request.path in OPEN_PATHS or _presented(request, token):
+        if (
+            token is None
+            or request.path in OPEN_PATHS
+            or request.path.startswith(INGEST_PREFIX)
+            or _presented(request, token)
+        ):
             return await handler(request)
         given = request.query.get("token")
         if given is not None and _same(given, token):

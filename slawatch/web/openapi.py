@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, get_args
 
+from slawatch.core.events import EVENT_TYPES
 from slawatch.core.keys import ConversationKind
 from slawatch.reports.compliance import GROUP_COLUMNS
 from slawatch.reports.credits import CreditStatus
@@ -29,7 +30,10 @@ from slawatch.reports.export import (
 from slawatch.reports.periods import PERIODS
 from slawatch.reports.table import SORT_COLUMNS, sla_cycles
 from slawatch.schemas.cycle_log import LOG_FIELDS
+from slawatch.schemas.reasons import RejectReason
 from slawatch.web.access import COOKIE
+from slawatch.web.ingest import FAMILIES, PATH_PREFIX, RETRY_AFTER_S
+from slawatch.web.ingest_auth import SIGNATURE_HEADER, TIMESTAMP_HEADER
 
 OPENAPI_VERSION: Final = "3.1.0"
 API_VERSION: Final = "1"
@@ -77,8 +81,25 @@ _JSON_TYPES: Final[Mapping[type, str]] = {
 }
 
 
-def openapi_document(*, default_time_zone: str) -> dict[str, Any]:
-    """The document; ``default_time_zone`` is the ``tz`` a request without one gets."""
+def openapi_document(
+    *, default_time_zone: str, reports: bool = True, ingest: bool = False
+) -> dict[str, Any]:
+    """The document; ``default_time_zone`` is the ``tz`` a request without one gets. With
+    ``reports``, the reports and the wallboard (a worker); with ``ingest``, the HTTP ingest
+    (a worker with ``http_ingest`` on, or ``slawatch ingest-http``)."""
+    document = _document(default_time_zone)
+    if not reports:
+        document["paths"] = {"/openapi.json": document["paths"]["/openapi.json"]}
+        document["tags"] = [tag for tag in document["tags"] if tag["name"] == "pages"]
+        document["info"]["description"] = (
+            "slawatch ingest-http: the HTTP ingest alone (README, Webhooks (HTTP))."
+        )
+    if ingest:
+        _add_ingest(document)
+    return document
+
+
+def _document(default_time_zone: str) -> dict[str, Any]:
     return {
         "openapi": OPENAPI_VERSION,
         "info": {
@@ -704,5 +725,185 @@ def _security_schemes() -> dict[str, Any]:
             "in": "cookie",
             "name": COOKIE,
             "description": "The HttpOnly cookie ?token= sets.",
+        },
+    }
+
+
+# --- HTTP ingest --------------------------------------------------------------------------
+
+
+def _add_ingest(document: dict[str, Any]) -> None:
+    """The ``/ingest/*`` operations, their schemas and their security schemes."""
+    document["tags"].append(
+        {"name": "ingest", "description": "Events in over HTTP (webhooks): README, Webhooks."}
+    )
+    components = document["components"]
+    for family, kind in FAMILIES.items():
+        name = _event_schema_name(kind)
+        components["schemas"][name] = _ingest_event_schema(kind)
+        document["paths"][PATH_PREFIX + family] = {"post": _ingest_operation(family, name)}
+    components["schemas"]["IngestAccepted"] = {
+        "type": "object",
+        "properties": {
+            "accepted": _count("Events the broker acknowledged: all of the request's."),
+            "event_ids": {"type": "array", "items": {"type": "string"}},
+        },
+        "required": ["accepted", "event_ids"],
+        "additionalProperties": False,
+    }
+    components["schemas"]["IngestRefused"] = _ingest_refused_schema()
+    components["schemas"]["IngestUnavailable"] = {
+        "type": "object",
+        "properties": {
+            "error": {"type": "string", "description": "What went wrong with the broker."},
+            "accepted": {"type": "integer", "const": 0},
+        },
+        "required": ["error", "accepted"],
+        "additionalProperties": False,
+    }
+    components["securitySchemes"]["ingestBearer"] = {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "Authorization: Bearer <SLAWATCH_HTTP_INGEST_TOKEN>.",
+    }
+    components["securitySchemes"]["ingestSignature"] = {
+        "type": "apiKey",
+        "in": "header",
+        "name": SIGNATURE_HEADER,
+        "description": "sha256=<hex HMAC-SHA256 with SLAWATCH_HTTP_INGEST_HMAC_SECRET> of the "
+        f"body as sent, or of `<timestamp>.<body>` when {TIMESTAMP_HEADER} is sent.",
+    }
+
+
+def _event_schema_name(kind: ConversationKind) -> str:
+    return f"{kind.value.capitalize()}Event"
+
+
+def _ingest_event_schema(kind: ConversationKind) -> dict[str, Any]:
+    types = sorted(name for name, cls in EVENT_TYPES.items() if cls.KIND is kind)
+    id_field = f"{kind.value}_id"
+    return {
+        "type": "object",
+        "description": f"A {kind.value} event: one of {', '.join(types)}, each as its JSON "
+        "Schema says (schemas/json/<type>.v1.json; README, Event contracts).",
+        "properties": {
+            "schema_version": {"type": "integer", "const": 1},
+            "event_id": {"type": "string"},
+            "type": {"type": "string", "enum": types},
+            "occurred_at": {"type": ["string", "integer"]},
+            id_field: {"type": "string"},
+        },
+        "required": ["schema_version", "event_id", "type", "occurred_at", id_field],
+    }
+
+
+def _ingest_refused_schema() -> dict[str, Any]:
+    reasons = [reason.value for reason in RejectReason]
+    return {
+        "type": "object",
+        "properties": {
+            "error": {"type": "string"},
+            "accepted": {"type": "integer", "const": 0},
+            "refused": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "index": {
+                            "type": ["integer", "null"],
+                            "minimum": 0,
+                            "description": "The event's place in the array (0 for a single "
+                            "event); null when the body as a whole is refused.",
+                        },
+                        "reason": {"type": "string", "enum": reasons},
+                        "field": {"type": ["string", "null"], "description": "The field."},
+                        "detail": {"type": "string", "description": "What exactly is wrong."},
+                        "event_id": {"type": ["string", "null"]},
+                        "type": {"type": ["string", "null"]},
+                    },
+                    "required": ["index", "reason", "field", "detail", "event_id", "type"],
+                    "additionalProperties": False,
+                },
+            },
+        },
+        "required": ["error", "accepted", "refused"],
+        "additionalProperties": False,
+    }
+
+
+def _ingest_operation(family: str, event_schema: str) -> dict[str, Any]:
+    error = {_JSON: {"schema": _ref("schemas", "Error")}}
+    return {
+        "tags": ["ingest"],
+        "operationId": f"ingest{family.capitalize()}",
+        "summary": f"Post {family} events: one, or a JSON array",
+        "description": (
+            f"Each event is validated by the `{family}` topic's contract and, if every one "
+            f"passes, produced to that topic keyed by its {family[:-1]} id; 202 once the broker "
+            "acknowledged them all. All or nothing: one refused event refuses the request "
+            "(400, with every refused event's index and reason), and nothing is produced."
+        ),
+        "security": [{"ingestBearer": []}, {"ingestSignature": []}],
+        "parameters": [
+            {
+                "name": TIMESTAMP_HEADER,
+                "in": "header",
+                "required": False,
+                "description": "Unix seconds when the request was signed: then the signature "
+                "covers `<timestamp>.<body>`, and a timestamp further than "
+                "SLAWATCH_HTTP_INGEST_SIGNATURE_MAX_AGE_S from the server's clock is 403.",
+                "schema": {"type": "string", "pattern": "^[0-9]+$"},
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {
+                _JSON: {
+                    "schema": {
+                        "oneOf": [
+                            _ref("schemas", event_schema),
+                            {
+                                "type": "array",
+                                "minItems": 1,
+                                "items": _ref("schemas", event_schema),
+                            },
+                        ]
+                    }
+                }
+            },
+        },
+        "responses": {
+            "202": {
+                "description": "Every event acknowledged by the broker.",
+                "content": {_JSON: {"schema": _ref("schemas", "IngestAccepted")}},
+            },
+            "400": {
+                "description": "Refused by the contract; nothing was produced.",
+                "content": {_JSON: {"schema": _ref("schemas", "IngestRefused")}},
+            },
+            "401": {
+                "description": "No credential.",
+                "headers": {
+                    "WWW-Authenticate": {"description": "Bearer.", "schema": {"type": "string"}}
+                },
+                "content": error,
+            },
+            "403": {"description": "A credential that is not valid.", "content": error},
+            "413": {
+                "description": "The body is larger than SLAWATCH_HTTP_INGEST_MAX_BODY_BYTES.",
+                "content": error,
+            },
+            "503": {
+                "description": "The broker did not acknowledge every event in time; nothing "
+                "was accepted (a retry is safe: events are deduplicated by event_id).",
+                "headers": {
+                    "Retry-After": {
+                        "description": f"Seconds to wait ({RETRY_AFTER_S}).",
+                        "schema": {"type": "string"},
+                    }
+                },
+                "content": {_JSON: {"schema": _ref("schemas", "IngestUnavailable")}},
+            },
         },
     }

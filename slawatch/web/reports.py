@@ -344,7 +344,11 @@ def _static(name: str) -> bytes | None:
 def add_report_routes(app: web.Application, api: ReportsApi) -> None:
     """Mount the reports' routes on the worker's aiohttp application (and close the
     store when it shuts down)."""
-    document = orjson.dumps(openapi_document(default_time_zone=api.settings.report_time_zone))
+    document = orjson.dumps(
+        openapi_document(
+            default_time_zone=api.settings.report_time_zone, ingest=api.settings.http_ingest
+        )
+    )
 
     async def openapi(request: web.Request) -> web.StreamResponse:
         return web.Response(body=document, content_type="application/json")

@@ -23,11 +23,14 @@ class ServicePages(mode.Service):
         settings: Settings,
         registry: CollectorRegistry,
         readiness: Callable[[], dict[str, Any]],
+        routes: Callable[[web.Application], None] | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
         self.registry = registry
         self.readiness = readiness
+        #: Adds the service's own routes (``slawatch ingest-http``: ``/ingest/*``).
+        self.routes = routes
         self.runner: web.AppRunner | None = None
 
     async def on_start(self) -> None:
@@ -35,6 +38,8 @@ class ServicePages(mode.Service):
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics)
+        if self.routes is not None:
+            self.routes(app)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.settings.web_host, self.settings.web_port)

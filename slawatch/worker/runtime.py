@@ -37,6 +37,7 @@ from slawatch.streams.policy_topic import PolicyFollower, initial_policy
 from slawatch.streams.registry import WorkerRegistry
 from slawatch.streams.topics import ensure_topics
 from slawatch.web.access import access_middleware, web_token
+from slawatch.web.ingest import KafkaSink, add_ingest_routes, build_http_ingest
 from slawatch.web.live import LivePublisher
 from slawatch.web.reports import ReportsApi, add_report_routes
 from slawatch.web.wallboard import LiveHub, add_wallboard_routes, root_to_wallboard
@@ -109,6 +110,12 @@ class WorkerRuntime:
         add_wallboard_routes(cast(Any, self.app.web).web_app, self.live_hub)
         self.reports = ReportsApi(settings, self.clock, lambda: self.timers.policy.credits)
         add_report_routes(cast(Any, self.app.web).web_app, self.reports)
+        self.http_ingest_sink: KafkaSink | None = None
+        if settings.http_ingest:
+            ingest, self.http_ingest_sink = build_http_ingest(
+                settings, self.registry, self.validator, self.clock
+            )
+            add_ingest_routes(cast(Any, self.app.web).web_app, ingest)
 
     # --- readiness and status -----------------------------------------------------------
 
@@ -232,6 +239,8 @@ class WorkerRuntime:
             services.append(self.notifier)
         if self.log_sink is not None:
             services.append(self.log_sink)
+        if self.http_ingest_sink is not None:
+            services.append(self.http_ingest_sink)
         worker = faust.Worker(
             self.app,
             *services,

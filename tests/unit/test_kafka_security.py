@@ -135,6 +135,7 @@ def test_every_client_in_the_source_takes_the_security_options() -> None:
         "agents/ingest.py",
         "slawatch/alerting/notifier.py",
         "slawatch/logsink/sink.py",
+        "slawatch/web/ingest.py",
         "slawatch/dev/simulator/output.py",
         "slawatch/dev/demo.py",
     } <= secured_files
@@ -218,6 +219,7 @@ async def _start_every_component(settings: Settings, recorder: _Recorder) -> Non
     from slawatch.streams.metrics import Metrics
     from slawatch.streams.read_back import read_back
     from slawatch.streams.topics import ensure_topics
+    from slawatch.web.ingest import KafkaSink
 
     clock = ManualClock(1_700_000_000_000)
 
@@ -261,6 +263,8 @@ async def _start_every_component(settings: Settings, recorder: _Recorder) -> Non
         await stopped("log sink", sink.on_start)
     finally:
         await sink.on_stop()
+    http_ingest = KafkaSink(settings)
+    await stopped("http ingest", lambda: http_ingest.send_all("t", []))
     topics = dict.fromkeys(ConversationKind, "t")
     await stopped("simulator", lambda: publish([], settings=settings, topics=topics))
     from slawatch.connectors import runner as asterisk
@@ -319,6 +323,7 @@ def test_every_client_gets_the_same_security_settings(
         "ingest": 2,  # producer, consumer
         "notifier": 1,
         "log sink": 1,
+        "http ingest": 1,
         "simulator": 1,
         "asterisk connector": 1,
         "demo": 1,
