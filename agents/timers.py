@@ -198,6 +198,7 @@ class SlaTimers:
             heartbeat_answered_at,
             lambda: app.consumer.assignment(),
             heartbeat_refused_at=heartbeat_refused_at,
+            rebalancing=lambda: bool(app.rebalancing),
             on_pause=metrics.stood_still.inc,
             on_drop=metrics.dropped_after_pause.inc,
         )

@@ -295,7 +295,9 @@ def record_heartbeats() -> bool:
         sent = time.monotonic()
         answered: bool = await original(self)
         if self._rejoin_needed_fut.done():  # unknown member, old generation, rebalancing
-            _heartbeats_refused[self.group_id] = sent
+            # When the answer came, not when it was sent: one sent before a pause and
+            # refused after it says the group dropped the member during the pause.
+            _heartbeats_refused[self.group_id] = time.monotonic()
         elif answered:
             _heartbeats_answered[self.group_id] = sent
         return answered
@@ -312,8 +314,8 @@ def heartbeat_answered_at(group_id: str) -> float | None:
 
 
 def heartbeat_refused_at(group_id: str) -> float | None:
-    """When (``time.monotonic``) the last heartbeat of ``group_id`` was sent that the
-    coordinator answered by asking the member to rejoin (it no longer knows the member,
-    its generation is over, or the group is rebalancing): a rebalance of this member
-    follows. None: none, or not recorded."""
+    """When (``time.monotonic``) the coordinator last answered a heartbeat of ``group_id``
+    by asking the member to rejoin (it no longer knows the member, its generation is over,
+    or the group is rebalancing): a rebalance of this member follows. None: none, or not
+    recorded."""
     return _heartbeats_refused.get(group_id)

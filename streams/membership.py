@@ -114,11 +114,12 @@ class Ownership:
     (``fallback_s`` not None), that long after the pause the session has either been
     renewed or has expired and been noticed, and the assignment is the group's word again.
 
-    ``heartbeat_refused_at(group)`` is when a heartbeat was last sent that the coordinator
-    answered by asking the member to rejoin (it dropped the member when its session
-    expired, or is rebalancing): then a rebalance of this worker follows, and until it
-    comes nothing is applied. That cannot wait: Faust's rebalance first waits for the
-    message the timers hold.
+    ``heartbeat_refused_at(group)`` is when the coordinator last answered a heartbeat by
+    asking the member to rejoin (it dropped the member when its session expired, or is
+    rebalancing), and ``rebalancing()`` whether a rebalance of this worker has begun:
+    either way a rebalance is on its way, and until it ends nothing is applied. That
+    cannot wait for the rebalance: Faust's begins by waiting for the message the timers
+    hold.
 
     After a pause, until the next rebalance, only the partitions assigned when it was
     settled are applied: the messages of the others still in Faust's buffers are dropped,
@@ -132,6 +133,7 @@ class Ownership:
         heartbeat_answered_at: Callable[[str], float | None],
         assignment: Callable[[], Collection[Any]],
         heartbeat_refused_at: Callable[[str], float | None] = lambda group: None,
+        rebalancing: Callable[[], bool] = lambda: False,
         fallback_s: float | None = None,
         clock: Clock = time.monotonic,
         poll_s: float = 0.05,
@@ -142,6 +144,7 @@ class Ownership:
         self.group = group
         self._answered_at = heartbeat_answered_at
         self._refused_at = heartbeat_refused_at
+        self._rebalancing = rebalancing
         self._assignment = assignment
         self.fallback_s = fallback_s
         self._clock = clock
@@ -185,11 +188,15 @@ class Ownership:
             if answered is not None and answered > noticed:
                 how = "the group answered a heartbeat sent after it"
                 break
+            # Faust's rebalance begins by waiting for the message in hand (wait_empty):
+            # waiting for its end here would hold both forever.
             refused_at = self._refused_at(self.group)
             if refused_at is not None and refused_at > noticed:
-                # Faust's rebalance waits for the message in hand (wait_empty): waiting
-                # for it here would hold both forever.
                 how = "the group asked this worker to rejoin (a rebalance follows)"
+                refused = True
+                break
+            if self._rebalancing():
+                how = "a rebalance has begun"
                 refused = True
                 break
             if self._rebalanced_at > noticed:

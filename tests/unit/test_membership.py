@@ -192,3 +192,30 @@ def test_a_heartbeat_refused_after_the_pause_settles_it_with_nothing_applied() -
 
     asyncio.run(scenario())
     assert counted == ["pause", "drop", "drop"]
+
+
+def test_a_rebalance_begun_after_the_pause_settles_it_with_nothing_applied() -> None:
+    """The refusal was answered before the pause was noticed (or never reached this
+    group's record), but the rebalance it asked for has begun: Faust's revocation waits
+    for the message the timers hold, so the pause settles at once, nothing applied."""
+    clock = Clock()
+    rebalancing = [False]
+    watch = PauseWatch(threshold_s=1.5, clock=clock)
+    ownership = Ownership(
+        watch, "group", {"group": 100.0}.get, lambda: {"tp0"}, clock=clock, poll_s=0,
+        rebalancing=lambda: rebalancing[0],
+    )  # fmt: skip
+    clock.now = 110.0
+    watch.beat()
+
+    async def scenario() -> None:
+        waiting = asyncio.ensure_future(ownership.holds("tp0"))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not waiting.done()
+        rebalancing[0] = True  # the revocation has begun
+        assert not await waiting
+        ownership.rebalanced()  # the revocation, once the message is let go
+        assert await ownership.holds("tp0")
+
+    asyncio.run(scenario())
