@@ -155,20 +155,42 @@ def _one_store(store: str, timers: int, partitions: int, run_dir: Path, redis_ur
                 log_mark = (run_dir / "second.log").stat().st_size
                 again.kill()
                 killed = time.perf_counter()
-                second.wait_for("slawatch_timer_queue_entries", timers, 3600)
+                queued = _wait_queued(second, timers, timeout_s=_FAILOVER_TIMEOUT_S)
                 result["failover"] = {
-                    "all_timers_queued_after_kill_s": time.perf_counter() - killed,
+                    "all_timers_queued_after_kill_s": time.perf_counter() - killed
+                    if queued >= timers
+                    else None,
+                    "timers_queued": queued,
                     **_from_log(run_dir / "second.log", since=log_mark),
                 }
-                print(f"  failover: every timer queued "
-                      f"{result['failover']['all_timers_queued_after_kill_s']:.1f} s after "
-                      f"the kill", flush=True)  # fmt: skip
+                if queued >= timers:
+                    print(f"  failover: every timer queued "
+                          f"{result['failover']['all_timers_queued_after_kill_s']:.1f} s after "
+                          f"the kill", flush=True)  # fmt: skip
+                else:
+                    print(f"  failover: only {queued:,} of {timers:,} timers queued "
+                          f"{_FAILOVER_TIMEOUT_S:.0f} s after the kill", flush=True)  # fmt: skip
             finally:
                 second.stop()
         finally:
             if again.process.poll() is None:
                 again.stop()
     return result
+
+
+#: How long a failover may take before the bench reports the timers it holds then.
+_FAILOVER_TIMEOUT_S = 300.0
+
+
+def _wait_queued(worker: _Worker, timers: int, timeout_s: float) -> int:
+    """Wait until the worker has ``timers`` timers queued; the count it has then, or at
+    the timeout (a failover that lost a timer never gets there)."""
+    deadline = time.perf_counter() + timeout_s
+    while True:
+        queued = int(worker.metrics().get("slawatch_timer_queue_entries", 0.0))
+        if queued >= timers or time.perf_counter() > deadline:
+            return queued
+        time.sleep(0.2)
 
 
 def _wait_standby(worker: _Worker, log: Path, timeout_s: float) -> None:
@@ -221,9 +243,14 @@ def _print(results: dict[str, Any]) -> None:
             f"  {store:<12} restart: ready {restart['ready_after_s']:.1f} s, every timer "
             f"queued {restart['all_timers_queued_after_s']:.1f} s, "
             f"{restart['changelog_records_read']:,} changelog records read, rebuilds "
-            f"{restart['rebuild_s_total']:.1f} s; failover: every timer queued "
-            f"{failover['all_timers_queued_after_kill_s']:.1f} s after the kill, "
-            f"{failover['changelog_records_read']:,} records read, rebuilds "
+            f"{restart['rebuild_s_total']:.1f} s; failover: "
+            + (
+                f"every timer queued {failover['all_timers_queued_after_kill_s']:.1f} s "
+                "after the kill, "
+                if failover["all_timers_queued_after_kill_s"] is not None
+                else f"only {failover['timers_queued']:,} timers queued, "
+            )
+            + f"{failover['changelog_records_read']:,} records read, rebuilds "
             f"{failover['rebuild_s_total']:.1f} s"
         )
     before, after = results["load"]["before"], results["load"]["after"]
