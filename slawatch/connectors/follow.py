@@ -123,6 +123,7 @@ class FileFollower:
     def _open_first(self) -> bool:
         """Open the file to read first, from the saved position; False while none exists."""
         start = self._start
+        saved = start is not None
         inode = _inode(self.path)
         if start is not None and inode != start.inode:
             moved = _find_inode(self.path.parent, start.inode)
@@ -141,7 +142,9 @@ class FileFollower:
         if inode is None:
             return False
         if start is None:
-            self._open(self.path, _size(self.path) if self._from_end else 0)
+            # --from-end only without a saved position: with one, the file read before
+            # is gone and this one is all new since.
+            self._open(self.path, _size(self.path) if self._from_end and not saved else 0)
             return True
         self._open(self.path, start.offset)
         if os.fstat(self._fd or 0).st_size < start.offset:  # truncated while stopped
@@ -174,6 +177,13 @@ class FileFollower:
                 start = stop + 1
                 count += 1
             self._offset += start
+
+    def finish(self) -> list[Line]:
+        """Whatever is left of the file, its last line without a newline included: for a
+        read to the end that does not follow (an export need not end with a newline)."""
+        if self._fd is None and not self._open_first():
+            return []
+        return self._rest()
 
     def _rest(self) -> list[Line]:
         """Whatever is left of the open file, its last line without a newline included."""

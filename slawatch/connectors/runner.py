@@ -149,6 +149,8 @@ class AsteriskConnector:
         try:
             while not stop.is_set():
                 lines = follower.read(options.batch_lines)
+                if not lines and not options.follow:
+                    lines = follower.finish()  # a last line without its newline
                 for switch in follower.switches:
                     log.warning("asterisk: %s", switch.what)
                 follower.switches.clear()

@@ -123,6 +123,33 @@ def test_a_file_gone_while_stopped_reads_the_new_one_from_its_start(tmp_path: Pa
     assert "is gone" in follower.switches[0].what
 
 
+def test_from_end_does_not_skip_a_new_file_when_the_one_read_before_is_gone(
+    tmp_path: Path,
+) -> None:
+    """--from-end applies only without a saved position: with one, every line of the new
+    file was written since the connector stopped."""
+    log = tmp_path / "queue_log"
+    log.write_bytes(b"1\n2\n")
+    saved = FileFollower(log).read(1)[-1].after
+    (tmp_path / "archive").mkdir()  # rotated out of the directory (its inode kept: not
+    os.rename(log, tmp_path / "archive" / "queue_log.1")  # reused by the new file)
+    log.write_bytes(b"x\ny\nz-longer-than-the-old-offset\n")
+    follower = FileFollower(log, saved, from_end=True)
+    assert texts(drain(follower)) == [b"x", b"y", b"z-longer-than-the-old-offset"]
+
+
+def test_a_read_to_the_end_takes_a_last_line_without_its_newline(tmp_path: Path) -> None:
+    """An export need not end with a newline: without following, its last row counts."""
+    log = tmp_path / "export.csv"
+    log.write_bytes(b"a\nb\nlast-no-newline")
+    follower = FileFollower(log)
+    assert texts(follower.read(100)) == [b"a", b"b"]
+    assert follower.read(100) == []
+    (last,) = follower.finish()
+    assert last.raw == b"last-no-newline" and last.after.offset == log.stat().st_size
+    assert follower.bytes_behind() == 0 and follower.finish() == []
+
+
 def test_truncated_while_stopped(tmp_path: Path) -> None:
     log = tmp_path / "queue_log"
     log.write_bytes(b"11111\n22222\n")
