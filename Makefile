@@ -61,9 +61,9 @@ bench-state: venv ## the SLA state over a simulated month, with and without rete
 bench-recovery: venv ## restart and failover of a worker holding 1,000,000 open timers, memory and RocksDB
 	$(BIN)/slawatch bench-recovery
 
-bench-scale: venv ## events per second with 1, 2 and 3 workers on one backlog (standby replicas 1, then 0)
+bench-scale: venv ## events per second with 1, 2 and 3 workers on one backlog (standby replicas 0, then 1)
 	$(BIN)/slawatch bench-scale --out bench-results/scale.json
-	$(BIN)/slawatch bench-scale --standby-replicas 0 --out bench-results/scale-no-standby.json
+	$(BIN)/slawatch bench-scale --standby-replicas 1 --out bench-results/scale-standby.json
 
 bench-http: venv ## HTTP ingest on loopback: events per second accepted and p99 latency (embedded broker)
 	$(BIN)/slawatch bench-http

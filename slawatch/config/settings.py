@@ -78,8 +78,10 @@ class Settings:
         "its changelog as it is written: with `rocksdb://`, a partition that fails over to "
         "one is recovered from that copy, not replayed from the changelog (with "
         "`memory://` it is replayed anyway: docs/OPERATIONS.md, Several workers). Costs "
-        "each worker the disk of the copies it keeps.",
-        1,
+        "each worker the disk and CPU of the copies it keeps. 0 by default: measured, "
+        "Faust's RocksDB standby copies missed changelog records, so a failover to one "
+        "lost timers (docs/BENCHMARKS.md, Recovery with 1,000,000 timers).",
+        0,
     )
     partitions: int = _doc(
         "Partitions of every topic slawatch creates; the input topics must match.", 4

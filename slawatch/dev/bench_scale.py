@@ -6,8 +6,8 @@ repeats, on a fresh embedded broker whose topics have ``--partitions`` P partiti
 - the same ``--events`` N events as ``slawatch bench`` (same ``--seed``: the same events)
   are produced to the input topics as a backlog;
 - W ``slawatch worker`` processes of one app (one consumer group, each on its own data
-  directory and web port, ``SLAWATCH_TABLE_STANDBY_REPLICAS`` ``--standby-replicas``) are
-  started at once;
+  directory and web port, ``SLAWATCH_TABLE_STANDBY_REPLICAS`` ``--standby-replicas``, 0 by
+  default) are started at once;
 - the clock starts when all W answer ``/readyz`` 200 in the same round of polls (the group
   has settled: each holds its share of the partitions, tables recovered, timers built) and
   stops at the first poll where, summed over the W workers, every input message has been

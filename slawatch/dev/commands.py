@@ -358,8 +358,8 @@ def add_bench_scale(commands: argparse._SubParsersAction[argparse.ArgumentParser
     bench.add_argument("--partitions", type=int, default=6, help="partitions of every topic")
     bench.add_argument("--repeats", type=int, default=3, help="runs of each count (median)")
     bench.add_argument(
-        "--standby-replicas", type=int, default=1,
-        help="SLAWATCH_TABLE_STANDBY_REPLICAS of the workers (the default's; 0: none)",
+        "--standby-replicas", type=int, default=0,
+        help="SLAWATCH_TABLE_STANDBY_REPLICAS of the workers (default 0, the setting's)",
     )  # fmt: skip
     bench.add_argument(
         "--seed", type=int, default=7, help="simulator seed (same seed and --events, same events)"
