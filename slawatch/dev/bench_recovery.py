@@ -11,11 +11,12 @@ with ``--partitions`` partitions:
     against the end); the time its partitions' first messages spent rebuilding their
     timer queues (its log: "rebuilt in").
 (f) failover: a second worker joins the first, which keeps running, on its own data
-    directory (``SLAWATCH_TABLE_STANDBY_REPLICAS`` 1: each keeps a standby copy of the
-    other's partitions). Once the group is settled (both ready) and the second's standby
-    copies have caught up (``slawatch_state_changelog_behind{copy="standby"}`` 0), the
-    first is killed with kill -9: seconds from the kill to the second holding every timer
-    queued; the changelog records its recovery read, and its rebuild times.
+    directory (``SLAWATCH_TABLE_STANDBY_REPLICAS`` ``--standby-replicas``, 1 by default:
+    each keeps a standby copy of the other's partitions). Once the group is settled (both
+    ready) and, with standbys, the second's standby copies have caught up
+    (``slawatch_state_changelog_behind{copy="standby"}`` 0), the first is killed with
+    kill -9: seconds from the kill to the second holding every timer queued; the changelog
+    records its recovery read, and its rebuild times.
 
 The session timeout (``SLAWATCH_BROKER_SESSION_TIMEOUT_S``, 3 s by default here) is part of
 (f): the group notices a dead worker only when its session expires.
@@ -50,17 +51,30 @@ _REBUILT = re.compile(r"partition \d+: (\d+) timers, .* rebuilt in ([0-9.]+)s")
 
 
 def run_recovery_bench(
-    *, timers: int, stores: list[str], partitions: int, out: Path, keep_run_dir: bool = False
+    *,
+    timers: int,
+    stores: list[str],
+    partitions: int,
+    out: Path,
+    standby_replicas: int = 1,
+    keep_run_dir: bool = False,
 ) -> int:
     """Run (r) and (f) for each store; print the table; write ``out`` (JSON)."""
-    if timers < 1 or partitions < 2:
-        raise ValueError("--timers must be at least 1 and --partitions at least 2")
+    if timers < 1 or partitions < 2 or standby_replicas < 0:
+        raise ValueError(
+            "--timers must be at least 1, --partitions at least 2, --standby-replicas 0 or more"
+        )
     with raising_stopped():
         run_dir = Path(tempfile.mkdtemp(prefix="slawatch-bench-recovery-"))
         results: dict[str, Any] = {
             "machine": _machine(),
             "load": {"cpus": os.cpu_count(), "before": list(os.getloadavg())},
-            "params": {"timers": timers, "stores": stores, "partitions": partitions},
+            "params": {
+                "timers": timers,
+                "stores": stores,
+                "partitions": partitions,
+                "standby_replicas": standby_replicas,
+            },
             "stores": {},
         }
         try:
@@ -70,7 +84,7 @@ def run_recovery_bench(
                     name = store.removesuffix("://")
                     print(f"[{name}] a worker opening {timers:,} timers …", flush=True)
                     results["stores"][store] = _one_store(
-                        store, timers, partitions, run_dir / name, redis.url
+                        store, timers, partitions, standby_replicas, run_dir / name, redis.url
                     )
         finally:
             if keep_run_dir:
@@ -84,7 +98,9 @@ def run_recovery_bench(
     return 0
 
 
-def _one_store(store: str, timers: int, partitions: int, run_dir: Path, redis_url: str) -> dict:
+def _one_store(
+    store: str, timers: int, partitions: int, standby_replicas: int, run_dir: Path, redis_url: str
+) -> dict:
     with EmbeddedBroker(run_dir) as broker:
         assert isinstance(broker, EmbeddedBroker)
         settings = load_settings(
@@ -95,7 +111,7 @@ def _one_store(store: str, timers: int, partitions: int, run_dir: Path, redis_ur
             store=store,
             partitions=partitions,
             app_id=f"bench-recovery-{store.removesuffix('://')}",
-            table_standby_replicas=1,
+            table_standby_replicas=standby_replicas,
             log_sink_in_worker=False,
         )
         first_settings = settings.with_overrides(
@@ -147,11 +163,15 @@ def _one_store(store: str, timers: int, partitions: int, run_dir: Path, redis_ur
                 joined = time.perf_counter()
                 second.wait_ready(timeout_s=3600)
                 again.wait_ready(timeout_s=3600)
-                _wait_standby(second, run_dir / "second.log", timeout_s=3600)
-                result["standby_caught_up_after_join_s"] = time.perf_counter() - joined
-                print(f"  second worker's standby copies caught up after "
-                      f"{result['standby_caught_up_after_join_s']:.1f} s; kill -9 the first",
-                      flush=True)  # fmt: skip
+                if standby_replicas:
+                    _wait_standby(second, run_dir / "second.log", timeout_s=3600)
+                    result["standby_caught_up_after_join_s"] = time.perf_counter() - joined
+                    print(f"  second worker's standby copies caught up after "
+                          f"{result['standby_caught_up_after_join_s']:.1f} s; kill -9 the first",
+                          flush=True)  # fmt: skip
+                else:
+                    print("  both workers ready (no standby copies); kill -9 the first",
+                          flush=True)  # fmt: skip
                 log_mark = (run_dir / "second.log").stat().st_size
                 again.kill()
                 killed = time.perf_counter()

@@ -115,6 +115,7 @@ def _run_bench_recovery(args: argparse.Namespace) -> int:
         stores=args.store or ["memory://", "rocksdb://"],
         partitions=args.partitions,
         out=args.out,
+        standby_replicas=args.standby_replicas,
         keep_run_dir=args.keep_run_dir,
     )
 
@@ -338,6 +339,10 @@ def add_bench_recovery(commands: argparse._SubParsersAction[argparse.ArgumentPar
         help="table store to measure (repeat for both; default: memory:// and rocksdb://)",
     )
     bench.add_argument("--partitions", type=int, default=4, help="partitions of every topic")
+    bench.add_argument(
+        "--standby-replicas", type=int, default=1,
+        help="SLAWATCH_TABLE_STANDBY_REPLICAS of both workers for the failover (0: none)",
+    )  # fmt: skip
     bench.add_argument("--out", type=Path, default=Path("bench-results/recovery.json"))
     bench.add_argument("--keep-run-dir", action="store_true", help="keep the workers' logs")
     bench.set_defaults(run=_run_bench_recovery)
