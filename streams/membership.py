@@ -153,11 +153,15 @@ class Ownership:
         self._rebalanced_at = float("-inf")
         #: After a pause, until the next rebalance: the partitions assigned when it settled.
         self._held: set[Any] | None = None
+        #: After a pause: the group asked to rejoin or a rebalance began; until it ends
+        #: (:meth:`rebalanced`) every message is refused, the pause still to settle.
+        self._awaiting_rebalance = False
 
     def rebalanced(self) -> None:
         """Partitions were revoked or assigned: what this worker holds is the group's word."""
         self._rebalanced_at = self._clock()
         self._held = None
+        self._awaiting_rebalance = False
 
     def quiet(self) -> bool:
         """No pause to settle and no partition refused: every message may be applied (the
@@ -167,13 +171,15 @@ class Ownership:
     def refuses(self, tp: Any) -> bool:
         """``tp`` was refused after a pause and the next rebalance has not come yet (no
         coroutine: for the agent, after a message, to leave it uncounted)."""
-        return self._held is not None and tp not in self._held
+        return self._awaiting_rebalance or (self._held is not None and tp not in self._held)
 
     async def holds(self, tp: Any) -> bool:
         """Whether ``tp`` is this worker's to apply; waits for the group after a pause."""
         noticed = self.watch.pause_ended()
         if noticed is not None:
-            await self._settle(noticed)
+            if not await self._settle(noticed):
+                self._on_drop()  # a rebalance is on its way: nothing applied before it
+                return False
         elif self._held is None:
             return True
         if self._held is not None and tp not in self._held:
@@ -181,34 +187,38 @@ class Ownership:
             return False
         return True
 
-    async def _settle(self, noticed: float) -> None:
-        refused = False
+    async def _settle(self, noticed: float) -> bool:
+        """Wait for the group's word on the pause noticed at ``noticed``; True once it is
+        settled (``_held`` set), False while a rebalance is on its way (the pause stays
+        to settle by it)."""
         while True:
             answered = self._answered_at(self.group)
             if answered is not None and answered > noticed:
                 how = "the group answered a heartbeat sent after it"
                 break
-            # Faust's rebalance begins by waiting for the message in hand (wait_empty):
-            # waiting for its end here would hold both forever.
-            refused_at = self._refused_at(self.group)
-            if refused_at is not None and refused_at > noticed:
-                how = "the group asked this worker to rejoin (a rebalance follows)"
-                refused = True
-                break
-            if self._rebalancing():
-                how = "a rebalance has begun"
-                refused = True
-                break
             if self._rebalanced_at > noticed:
                 how = "a rebalance since"
                 break
+            # The group asked this worker to rejoin, or a rebalance has begun: nothing is
+            # applied before it ends. Not waited for here: Faust's rebalance begins by
+            # waiting for the message in hand (wait_empty), and both would wait forever.
+            refused_at = self._refused_at(self.group)
+            if (refused_at is not None and refused_at > noticed) or self._rebalancing():
+                if not self._awaiting_rebalance:
+                    log.warning(
+                        "after standing still for %.1fs: a rebalance is on its way; nothing "
+                        "is applied before it", self.watch.stood_still_s,
+                    )  # fmt: skip
+                self._awaiting_rebalance = True
+                return False
             if self.fallback_s is not None and self._clock() - noticed > self.fallback_s:
                 how = f"no heartbeat news in {self.fallback_s:.1f}s"
                 break
             await asyncio.sleep(self.poll_s)
+        self._awaiting_rebalance = False
         self.watch.clear(noticed)
         self._on_pause()
-        held = set() if refused else set(self._assignment())
+        held = set(self._assignment())
         log.warning(
             "after standing still for %.1fs: %s; applying the partitions assigned now: %s",
             self.watch.stood_still_s, how, sorted(str(tp) for tp in held),
@@ -216,3 +226,4 @@ class Ownership:
         # Until the next rebalance, only these: a message of another partition still in
         # Faust's buffers is of an assignment this worker lost.
         self._held = held
+        return True
